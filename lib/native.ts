@@ -1,0 +1,99 @@
+// Loads the compiled addon (prebuild or local build) and gives it types.
+// Internal module: the public API wraps these objects.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Rolling (weak) checksum kinds. `ds64` is deltasync's default; the others are librsync's. */
+export type RollingKind = 'ds64' | 'rollsum' | 'rabinkarp';
+/** Strong hash kinds: XXH3-128 (16 bytes), MD4 (16 bytes), BLAKE2b-256 as librsync (32 bytes). */
+export type StrongKind = 'xxh3' | 'md4' | 'blake2b';
+
+export interface BlockParams {
+  blockLen: number;
+  rolling: RollingKind;
+  strong: StrongKind;
+  /** Bytes of the strong hash kept per block (1..full length). */
+  strongLen: number;
+}
+
+/**
+ * Result of feeding the matcher. `ops` holds triples [kind, a, b]:
+ * kind 0 = COPY (a = basis offset, b = length), kind 1 = LITERAL (a = length, b unused; the
+ * bytes are the next `a` bytes of `literals`). Consecutive block copies arrive merged.
+ */
+export interface MatchResult {
+  ops: Float64Array;
+  literals: Buffer;
+}
+
+export interface NativeSignatureBuilder {
+  /** Feeds data; resolves to packed entries (weak big-endian, then strong) of blocks completed. */
+  update(data: Uint8Array): Promise<Buffer>;
+  updateSync(data: Uint8Array): Buffer;
+  /** Entry of the trailing partial block, if any (empty Buffer otherwise). */
+  final(): Buffer;
+}
+
+export interface NativeMatcher {
+  update(data: Uint8Array): Promise<MatchResult>;
+  /** Flushes the tail (short-window matching at end of input). */
+  final(): Promise<MatchResult>;
+  /** Counters for --stats and tests. */
+  stats(): { weakHits: number; strongCalcs: number; strongHits: number; chainCapped: number };
+}
+
+export interface NativeHasher {
+  update(data: Uint8Array): Promise<void>;
+  updateSync(data: Uint8Array): void;
+  digest(): Buffer;
+}
+
+export interface NativeAddon {
+  /** Weak-sum width in bytes for a rolling kind (ds64: 8, rollsum/rabinkarp: 4). */
+  weakWidth(kind: RollingKind): number;
+  /** Full digest length of a strong kind. */
+  strongFullLen(kind: StrongKind): number;
+  hash(kind: StrongKind, data: Uint8Array): Buffer;
+  /** Weak checksum of a whole window (tests). */
+  rollingDigest(kind: RollingKind, data: Uint8Array): bigint;
+  simdLevel(): string;
+  simdDetected(): string;
+  /** Force a SIMD level for this process; false if the CPU lacks it. */
+  setSimdLevel(name: string): boolean;
+  SignatureBuilder: new (params: BlockParams) => NativeSignatureBuilder;
+  Matcher: new (
+    params: BlockParams & { blocks: Uint8Array; blockCount: number; lastBlockLen: number },
+  ) => NativeMatcher;
+  Hasher: new (kind: StrongKind) => NativeHasher;
+}
+
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('deltasync: cannot find the package root');
+    dir = parent;
+  }
+  return dir;
+}
+
+function load(): NativeAddon {
+  const require = createRequire(import.meta.url);
+  const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeAddon;
+  const root = packageRoot();
+  try {
+    return nodeGypBuild(root);
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new Error(
+      `deltasync: no native addon for ${process.platform}-${process.arch} (node ${process.versions.node}).\n` +
+        `No prebuilt binary matched and none was built here (${why}).\n` +
+        `Fix: install a C++17 compiler, python3 and make, then run \`npm rebuild deltasync\` ` +
+        `(or \`npx node-gyp rebuild\` inside ${root}).`,
+    );
+  }
+}
+
+export const native: NativeAddon = load();
