@@ -1,0 +1,361 @@
+// N-API bindings. Stateful objects (signature builder, matcher, hasher) are ObjectWraps; work on
+// large buffers runs on the libuv thread pool and returns a promise. Inputs are whole chunks
+// (MiBs): nothing here is called per block.
+#include <napi.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "block_params.h"
+#include "cpu.h"
+#include "hash/strong.h"
+#include "matcher.h"
+#include "rolling.h"
+#include "signature_builder.h"
+
+namespace {
+
+using ds::BlockParams;
+using ds::RollingKind;
+using ds::StrongKind;
+
+// Below this, doing the work inline costs less than a trip through the thread pool.
+constexpr size_t kInlineBytes = 256 * 1024;
+
+RollingKind parse_rolling(Napi::Env env, const Napi::Value& v) {
+  const std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+  if (s == "ds64") return RollingKind::Ds64;
+  if (s == "rollsum") return RollingKind::Rollsum;
+  if (s == "rabinkarp") return RollingKind::RabinKarp;
+  throw Napi::TypeError::New(env, "unknown rolling checksum '" + s + "' (ds64, rollsum, rabinkarp)");
+}
+
+StrongKind parse_strong(Napi::Env env, const Napi::Value& v) {
+  const std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+  if (s == "xxh3") return StrongKind::Xxh3;
+  if (s == "md4") return StrongKind::Md4;
+  if (s == "blake2b") return StrongKind::Blake2b;
+  throw Napi::TypeError::New(env, "unknown strong hash '" + s + "' (xxh3, md4, blake2b)");
+}
+
+// A non-negative integer no larger than max, or a RangeError naming the field.
+uint64_t parse_count(Napi::Env env, const Napi::Object& o, const char* field, uint64_t max) {
+  const Napi::Value v = o.Get(field);
+  if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string(field) + " must be a number");
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= 0) || d > static_cast<double>(max) || d != static_cast<double>(static_cast<uint64_t>(d))) {
+    throw Napi::RangeError::New(env, std::string(field) + " out of range");
+  }
+  return static_cast<uint64_t>(d);
+}
+
+BlockParams parse_params(Napi::Env env, const Napi::Value& v) {
+  if (!v.IsObject()) throw Napi::TypeError::New(env, "parameters object expected");
+  const Napi::Object o = v.As<Napi::Object>();
+  BlockParams p;
+  p.block_len = parse_count(env, o, "blockLen", ds::kMaxBlockLen);
+  p.rolling = parse_rolling(env, o.Get("rolling"));
+  p.strong = parse_strong(env, o.Get("strong"));
+  p.strong_len = parse_count(env, o, "strongLen", ds::kMaxStrongLen);
+  const std::string problem = p.check();
+  if (!problem.empty()) throw Napi::RangeError::New(env, problem);
+  return p;
+}
+
+Napi::Uint8Array bytes_arg(const Napi::CallbackInfo& info, size_t i) {
+  if (info.Length() <= i || !info[i].IsTypedArray() ||
+      info[i].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    throw Napi::TypeError::New(info.Env(), "Buffer or Uint8Array expected");
+  }
+  return info[i].As<Napi::Uint8Array>();
+}
+
+Napi::Buffer<uint8_t> to_buffer(Napi::Env env, std::vector<uint8_t>&& bytes) {
+  if (bytes.empty()) return Napi::Buffer<uint8_t>::New(env, 0);
+  auto* owned = new std::vector<uint8_t>(std::move(bytes));
+  return Napi::Buffer<uint8_t>::New(env, owned->data(), owned->size(),
+                                    [](Napi::Env, uint8_t*, std::vector<uint8_t>* v) { delete v; }, owned);
+}
+
+// Runs work off the JS thread and settles a promise with result(env). Holds references to
+// the owning object and the input buffer so neither is collected while the work runs.
+class PromiseWorker : public Napi::AsyncWorker {
+ public:
+  PromiseWorker(Napi::Env env, Napi::Object owner, Napi::Value input, std::function<void()> work,
+                std::function<Napi::Value(Napi::Env)> result, std::function<void()> done)
+      : Napi::AsyncWorker(env, "deltasync"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        work_(std::move(work)),
+        result_(std::move(result)),
+        done_(std::move(done)) {
+    owner_ = Napi::Persistent(owner);
+    if (input.IsObject()) input_ = Napi::Persistent(input.As<Napi::Object>());
+  }
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    try {
+      work_();
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    }
+  }
+  void OnOK() override {
+    done_();
+    deferred_.Resolve(result_(Env()));
+  }
+  void OnError(const Napi::Error& e) override {
+    done_();
+    deferred_.Reject(e.Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference owner_;
+  Napi::ObjectReference input_;
+  std::function<void()> work_;
+  std::function<Napi::Value(Napi::Env)> result_;
+  std::function<void()> done_;
+};
+
+// Runs inline for small inputs, on the pool otherwise; either way returns a promise.
+Napi::Value run_async(const Napi::CallbackInfo& info, Napi::Value input, size_t bytes, bool* busy,
+                      std::function<void()> work, std::function<Napi::Value(Napi::Env)> result) {
+  Napi::Env env = info.Env();
+  if (*busy) throw Napi::Error::New(env, "previous call still running: await it first");
+  if (bytes < kInlineBytes) {
+    auto deferred = Napi::Promise::Deferred::New(env);
+    try {
+      work();
+    } catch (const std::exception& e) {
+      deferred.Reject(Napi::Error::New(env, e.what()).Value());
+      return deferred.Promise();
+    }
+    deferred.Resolve(result(env));
+    return deferred.Promise();
+  }
+  *busy = true;
+  auto* worker = new PromiseWorker(env, info.This().As<Napi::Object>(), input, std::move(work),
+                                   std::move(result), [busy] { *busy = false; });
+  Napi::Promise promise = worker->promise();
+  worker->Queue();
+  return promise;
+}
+
+class SignatureBuilderWrap : public Napi::ObjectWrap<SignatureBuilderWrap> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "SignatureBuilder",
+                       {InstanceMethod("update", &SignatureBuilderWrap::Update),
+                        InstanceMethod("updateSync", &SignatureBuilderWrap::UpdateSync),
+                        InstanceMethod("final", &SignatureBuilderWrap::Final)});
+  }
+  explicit SignatureBuilderWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SignatureBuilderWrap>(info) {
+    builder_ = std::make_unique<ds::SignatureBuilder>(parse_params(info.Env(), info[0]));
+  }
+
+ private:
+  void check_usable(Napi::Env env) {
+    if (busy_) throw Napi::Error::New(env, "previous update still running: await it first");
+    if (finished_) throw Napi::Error::New(env, "signature builder already finished");
+  }
+  Napi::Value Update(const Napi::CallbackInfo& info) {
+    check_usable(info.Env());
+    Napi::Uint8Array data = bytes_arg(info, 0);
+    auto out = std::make_shared<std::vector<uint8_t>>();
+    const uint8_t* p = data.Data();
+    const size_t len = data.ByteLength();
+    return run_async(
+        info, data, len, &busy_, [this, out, p, len] { builder_->update(p, len, out.get()); },
+        [out](Napi::Env env) { return to_buffer(env, std::move(*out)); });
+  }
+  Napi::Value UpdateSync(const Napi::CallbackInfo& info) {
+    check_usable(info.Env());
+    Napi::Uint8Array data = bytes_arg(info, 0);
+    std::vector<uint8_t> out;
+    builder_->update(data.Data(), data.ByteLength(), &out);
+    return to_buffer(info.Env(), std::move(out));
+  }
+  Napi::Value Final(const Napi::CallbackInfo& info) {
+    check_usable(info.Env());
+    finished_ = true;
+    std::vector<uint8_t> out;
+    builder_->finish(&out);
+    return to_buffer(info.Env(), std::move(out));
+  }
+  std::unique_ptr<ds::SignatureBuilder> builder_;
+  bool busy_ = false;
+  bool finished_ = false;
+};
+
+class MatcherWrap : public Napi::ObjectWrap<MatcherWrap> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "Matcher",
+                       {InstanceMethod("update", &MatcherWrap::Update), InstanceMethod("final", &MatcherWrap::Final),
+                        InstanceMethod("stats", &MatcherWrap::Stats)});
+  }
+  explicit MatcherWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<MatcherWrap>(info) {
+    Napi::Env env = info.Env();
+    const BlockParams params = parse_params(env, info[0]);
+    const Napi::Object o = info[0].As<Napi::Object>();
+    const Napi::Value blocks_value = o.Get("blocks");
+    if (!blocks_value.IsTypedArray() || blocks_value.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      throw Napi::TypeError::New(env, "blocks must be a Buffer or Uint8Array");
+    }
+    const Napi::Uint8Array blocks = blocks_value.As<Napi::Uint8Array>();
+    const uint64_t count = parse_count(env, o, "blockCount", uint64_t{1} << 31);
+    const uint64_t last_len = parse_count(env, o, "lastBlockLen", params.block_len);
+    if (blocks.ByteLength() != count * params.entry_size()) {
+      throw Napi::RangeError::New(env, "blocks length does not match blockCount entries");
+    }
+    matcher_ = std::make_unique<ds::Matcher>(params, blocks.Data(), count, last_len);
+  }
+
+ private:
+  static Napi::Value result_object(Napi::Env env, ds::MatchOutput& out) {
+    Napi::Object r = Napi::Object::New(env);
+    Napi::Float64Array ops = Napi::Float64Array::New(env, out.ops.size());
+    std::copy(out.ops.begin(), out.ops.end(), ops.Data());
+    r.Set("ops", ops);
+    r.Set("literals", to_buffer(env, std::move(out.literals)));
+    return r;
+  }
+  void check_usable(Napi::Env env) {
+    if (busy_) throw Napi::Error::New(env, "previous update still running: await it first");
+    if (finished_) throw Napi::Error::New(env, "matcher already finished");
+  }
+  Napi::Value Update(const Napi::CallbackInfo& info) {
+    check_usable(info.Env());
+    Napi::Uint8Array data = bytes_arg(info, 0);
+    auto out = std::make_shared<ds::MatchOutput>();
+    const uint8_t* p = data.Data();
+    const size_t len = data.ByteLength();
+    return run_async(
+        info, data, len, &busy_, [this, out, p, len] { matcher_->update(p, len, out.get()); },
+        [out](Napi::Env env) { return result_object(env, *out); });
+  }
+  Napi::Value Final(const Napi::CallbackInfo& info) {
+    check_usable(info.Env());
+    finished_ = true;
+    auto out = std::make_shared<ds::MatchOutput>();
+    return run_async(
+        info, info.Env().Undefined(), 0, &busy_, [this, out] { matcher_->finish(out.get()); },
+        [out](Napi::Env env) { return result_object(env, *out); });
+  }
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    const ds::MatchStats& s = matcher_->stats();
+    Napi::Object r = Napi::Object::New(info.Env());
+    r.Set("weakHits", static_cast<double>(s.weak_hits));
+    r.Set("strongCalcs", static_cast<double>(s.strong_calcs));
+    r.Set("strongHits", static_cast<double>(s.strong_hits));
+    r.Set("chainCapped", static_cast<double>(s.chain_capped));
+    return r;
+  }
+  std::unique_ptr<ds::Matcher> matcher_;
+  bool busy_ = false;
+  bool finished_ = false;
+};
+
+class HasherWrap : public Napi::ObjectWrap<HasherWrap> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "Hasher",
+                       {InstanceMethod("update", &HasherWrap::Update), InstanceMethod("updateSync", &HasherWrap::UpdateSync),
+                        InstanceMethod("digest", &HasherWrap::Digest)});
+  }
+  explicit HasherWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<HasherWrap>(info) {
+    hasher_ = std::make_unique<ds::StrongHasher>(parse_strong(info.Env(), info[0]));
+  }
+
+ private:
+  void check_usable(Napi::Env env) {
+    if (busy_) throw Napi::Error::New(env, "previous update still running: await it first");
+    if (finished_) throw Napi::Error::New(env, "hasher already digested");
+  }
+  Napi::Value Update(const Napi::CallbackInfo& info) {
+    check_usable(info.Env());
+    Napi::Uint8Array data = bytes_arg(info, 0);
+    const uint8_t* p = data.Data();
+    const size_t len = data.ByteLength();
+    return run_async(
+        info, data, len, &busy_, [this, p, len] { hasher_->update(p, len); },
+        [](Napi::Env env) { return env.Undefined(); });
+  }
+  Napi::Value UpdateSync(const Napi::CallbackInfo& info) {
+    check_usable(info.Env());
+    Napi::Uint8Array data = bytes_arg(info, 0);
+    hasher_->update(data.Data(), data.ByteLength());
+    return info.Env().Undefined();
+  }
+  Napi::Value Digest(const Napi::CallbackInfo& info) {
+    check_usable(info.Env());
+    finished_ = true;
+    std::vector<uint8_t> out(ds::strong_full_len(hasher_->kind()));
+    hasher_->digest(out.data());
+    return to_buffer(info.Env(), std::move(out));
+  }
+  std::unique_ptr<ds::StrongHasher> hasher_;
+  bool busy_ = false;
+  bool finished_ = false;
+};
+
+Napi::Value WeakWidth(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(ds::weak_width(parse_rolling(info.Env(), info[0]))));
+}
+
+Napi::Value StrongFullLen(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(ds::strong_full_len(parse_strong(info.Env(), info[0]))));
+}
+
+Napi::Value Hash(const Napi::CallbackInfo& info) {
+  const StrongKind kind = parse_strong(info.Env(), info[0]);
+  Napi::Uint8Array data = bytes_arg(info, 1);
+  std::vector<uint8_t> out(ds::strong_full_len(kind));
+  ds::strong_sum(kind, data.Data(), data.ByteLength(), out.data());
+  return to_buffer(info.Env(), std::move(out));
+}
+
+Napi::Value RollingDigest(const Napi::CallbackInfo& info) {
+  const RollingKind kind = parse_rolling(info.Env(), info[0]);
+  Napi::Uint8Array data = bytes_arg(info, 1);
+  return Napi::BigInt::New(info.Env(), ds::rolling_digest(kind, data.Data(), data.ByteLength()));
+}
+
+Napi::Value SimdLevel(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), ds::simd_name(ds::simd_level()));
+}
+
+Napi::Value SimdDetected(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), ds::simd_name(ds::simd_detected()));
+}
+
+Napi::Value SetSimdLevel(const Napi::CallbackInfo& info) {
+  ds::SimdLevel level;
+  const std::string name = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+  if (!ds::simd_parse(name.c_str(), &level)) {
+    throw Napi::TypeError::New(info.Env(), "unknown SIMD level '" + name + "'");
+  }
+  return Napi::Boolean::New(info.Env(), ds::set_simd_level(level));
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("SignatureBuilder", SignatureBuilderWrap::Init(env));
+  exports.Set("Matcher", MatcherWrap::Init(env));
+  exports.Set("Hasher", HasherWrap::Init(env));
+  exports.Set("weakWidth", Napi::Function::New(env, WeakWidth));
+  exports.Set("strongFullLen", Napi::Function::New(env, StrongFullLen));
+  exports.Set("hash", Napi::Function::New(env, Hash));
+  exports.Set("rollingDigest", Napi::Function::New(env, RollingDigest));
+  exports.Set("simdLevel", Napi::Function::New(env, SimdLevel));
+  exports.Set("simdDetected", Napi::Function::New(env, SimdDetected));
+  exports.Set("setSimdLevel", Napi::Function::New(env, SetSimdLevel));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(deltasync, Init)

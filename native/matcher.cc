@@ -1,0 +1,266 @@
+#include "matcher.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace ds {
+
+Matcher::Matcher(const BlockParams& params, const uint8_t* entries, size_t count, size_t last_block_len)
+    : params_(params),
+      index_(params, entries, count, last_block_len),
+      count_(count),
+      last_block_len_(last_block_len) {
+  carry_.reserve(params.block_len);
+}
+
+void Matcher::set_next(size_t block) {
+  const bool short_last = block + 1 == count_ && last_block_len_ > 0 && last_block_len_ < params_.block_len;
+  has_next_ = block < count_ && !short_last;
+  if (has_next_) {
+    next_block_ = block;
+    next_weak_ = index_.weak(block);
+  }
+}
+
+bool Matcher::strong_matches(size_t block, const uint8_t* p, size_t len, uint8_t* digest, bool* have_digest) {
+  if (!*have_digest) {
+    strong_sum(params_.strong, p, len, digest);
+    *have_digest = true;
+    ++stats_.strong_calcs;
+  }
+  return index_.strong_equals(block, digest);
+}
+
+int64_t Matcher::find(uint64_t weak, const uint8_t* p, size_t len) {
+  uint8_t digest[kMaxStrongLen];
+  bool have_digest = false;
+  bool weak_hit = false;
+  if (has_next_ && weak == next_weak_) {
+    weak_hit = true;
+    if (strong_matches(next_block_, p, len, digest, &have_digest)) {
+      ++stats_.weak_hits;
+      ++stats_.strong_hits;
+      return static_cast<int64_t>(next_block_);
+    }
+  }
+  if (!index_.maybe(weak)) {
+    if (weak_hit) ++stats_.weak_hits;
+    return -1;
+  }
+  size_t tried = 0;
+  for (const uint32_t* it = index_.bucket_begin(weak), *end = index_.bucket_end(weak); it != end; ++it) {
+    if (index_.weak(*it) != weak) continue;
+    weak_hit = true;
+    if (++tried > kCandidateCap) {
+      ++stats_.chain_capped;
+      break;
+    }
+    if (strong_matches(*it, p, len, digest, &have_digest)) {
+      ++stats_.weak_hits;
+      ++stats_.strong_hits;
+      return *it;
+    }
+  }
+  if (weak_hit) ++stats_.weak_hits;
+  return -1;
+}
+
+void Matcher::flush_copy(MatchOutput* out) {
+  if (pending_copy_len_ == 0) return;
+  out->ops.insert(out->ops.end(), {0.0, static_cast<double>(pending_copy_offset_),
+                                   static_cast<double>(pending_copy_len_)});
+  pending_copy_len_ = 0;
+}
+
+void Matcher::emit_literal(const uint8_t* p, size_t len, MatchOutput* out) {
+  if (len == 0) return;
+  flush_copy(out);
+  auto& ops = out->ops;
+  const size_t n = ops.size();
+  if (n >= 3 && ops[n - 3] == 1) {
+    ops[n - 2] += static_cast<double>(len);
+  } else {
+    ops.insert(ops.end(), {1.0, static_cast<double>(len), 0.0});
+  }
+  out->literals.insert(out->literals.end(), p, p + len);
+}
+
+void Matcher::emit_copy(size_t block, size_t len, MatchOutput* out) {
+  // Held back until something else comes, so runs of blocks merge across update() calls.
+  const uint64_t offset = static_cast<uint64_t>(block) * params_.block_len;
+  if (pending_copy_len_ > 0 && pending_copy_offset_ + pending_copy_len_ == offset) {
+    pending_copy_len_ += len;
+  } else {
+    flush_copy(out);
+    pending_copy_offset_ = offset;
+    pending_copy_len_ = len;
+  }
+  set_next(block + 1);
+}
+
+// The main loop: full-length windows whose start lies before stop_before.
+template <typename R>
+void Matcher::scan(R& roll, const View& v, uint64_t stop_before, MatchOutput* out) {
+  const size_t n = params_.block_len;
+  const uint8_t* p = v.p;
+  const size_t avail = static_cast<size_t>(v.end - v.base);
+  const size_t stop = static_cast<size_t>(std::min(stop_before, v.end) - v.base);
+  size_t i = static_cast<size_t>(pos_ - v.base);
+  size_t lit = static_cast<size_t>(lit_start_ - v.base);
+  while (i < stop) {
+    if (!win_valid_) {
+      if (i + n > avail) break;
+      roll.reset();
+      roll.update(p + i, n);
+      win_valid_ = true;
+      checked_ = false;
+    }
+    if (!checked_) {
+      const int64_t block = find(roll.digest(), p + i, n);
+      if (block >= 0) {
+        emit_literal(p + lit, i - lit, out);
+        emit_copy(static_cast<size_t>(block), n, out);
+        i += n;
+        lit = i;
+        win_valid_ = false;
+        continue;
+      }
+      checked_ = true;
+    }
+    // Hot path: roll one byte at a time until the prefilter or the preferred block fires.
+    if (i + n >= avail) break;
+    const size_t limit = std::min(avail - n, stop);  // last i we may roll to
+    bool hit = false;
+    const uint64_t next_weak = next_weak_;
+    const bool has_next = has_next_;
+    while (i < limit) {
+      roll.rotate(p[i], p[i + n]);
+      ++i;
+      const uint64_t w = roll.digest();
+      if ((has_next && w == next_weak) || index_.maybe(w)) {
+        hit = true;
+        break;
+      }
+    }
+    checked_ = !hit;
+  }
+  pos_ = v.base + i;
+  lit_start_ = v.base + lit;
+  // Literal bytes must be copied out while the buffer they live in is still ours.
+  if (lit_start_ < pos_) {
+    emit_literal(p + lit, i - lit, out);
+    lit_start_ = pos_;
+  }
+}
+
+void Matcher::run_scan(const View& v, uint64_t stop_before, MatchOutput* out) {
+  switch (params_.rolling) {
+    case RollingKind::Ds64: scan(ds64_, v, stop_before, out); break;
+    case RollingKind::Rollsum: scan(rollsum_, v, stop_before, out); break;
+    case RollingKind::RabinKarp: scan(rabinkarp_, v, stop_before, out); break;
+  }
+}
+
+void Matcher::update(const uint8_t* data, size_t len, MatchOutput* out) {
+  const size_t n = params_.block_len;
+  seen_ += len;
+  if (count_ == 0) {  // nothing to match against: all literal
+    emit_literal(carry_.data(), carry_.size(), out);
+    emit_literal(data, len, out);
+    carry_.clear();
+    pos_ = lit_start_ = seen_;
+    return;
+  }
+  const uint64_t data_base = seen_ - len;
+  if (carry_.size() + len <= n) {  // not even one window past pos_: keep collecting
+    carry_.insert(carry_.end(), data, data + len);
+    return;
+  }
+  if (!carry_.empty()) {
+    // Windows starting in the carried bytes run into the new data: scan them on a joined copy
+    // of the carry and (at most) the first block of the new data.
+    const uint64_t join_base = pos_;
+    join_.assign(carry_.begin(), carry_.end());
+    const size_t extra = std::min(len, n);
+    join_.insert(join_.end(), data, data + extra);
+    run_scan(View{join_.data(), join_base, data_base + extra}, data_base, out);
+    if (pos_ < data_base) {
+      // The join could not hold a whole window past the carry (len < n), so it holds all of
+      // the new data: keep it from the window start on.
+      carry_.assign(join_.begin() + static_cast<ptrdiff_t>(pos_ - join_base), join_.end());
+      return;
+    }
+    carry_.clear();
+  }
+  run_scan(View{data, data_base, seen_}, seen_, out);
+  carry_.assign(data + (pos_ - data_base), data + len);
+}
+
+// Short windows at the end of the stream: only the basis's last block can be shorter than
+// the block length. With its length known, slide a window of that length over the tail (an
+// append after it still matches); unknown (librsync), try every suffix as librsync does.
+template <typename R>
+void Matcher::scan_tail(R roll, const View& v, MatchOutput* out) {
+  const size_t n = params_.block_len;
+  const size_t avail = static_cast<size_t>(v.end - v.base);
+  size_t i = static_cast<size_t>(pos_ - v.base);
+  const size_t lit = i;
+  const size_t last = count_ - 1;
+  const uint64_t last_weak = index_.weak(last);
+  uint8_t digest[kMaxStrongLen];
+  auto try_at = [&](size_t start, size_t len) {
+    if (roll.digest() != last_weak) return false;
+    ++stats_.weak_hits;
+    bool have = false;
+    if (!strong_matches(last, v.p + start, len, digest, &have)) return false;
+    ++stats_.strong_hits;
+    emit_literal(v.p + lit, start - lit, out);
+    emit_copy(last, len, out);
+    emit_literal(v.p + start + len, avail - start - len, out);
+    return true;
+  };
+  if (last_block_len_ > 0) {
+    const size_t L = last_block_len_;
+    if (L < n && avail - i >= L) {
+      roll.reset();
+      roll.update(v.p + i, L);
+      for (size_t s = i;; ++s) {
+        if (try_at(s, L)) return;
+        if (s + L >= avail) break;
+        roll.rotate(v.p[s], v.p[s + L]);
+      }
+    }
+  } else if (avail > i) {
+    roll.reset();
+    roll.update(v.p + i, avail - i);
+    for (size_t s = i; s < avail; ++s) {
+      const size_t len = avail - s;
+      if (len < n && try_at(s, len)) return;
+      roll.rollout(v.p[s]);
+    }
+  }
+  emit_literal(v.p + lit, avail - lit, out);
+}
+
+void Matcher::finish(MatchOutput* out) {
+  if (finished_) return;
+  finished_ = true;
+  if (count_ == 0) {
+    emit_literal(carry_.data(), carry_.size(), out);
+    carry_.clear();
+    return;
+  }
+  const View v{carry_.data(), pos_, seen_};
+  // Full windows still in the carry (input shorter than two blocks, or the last full block).
+  run_scan(v, seen_, out);
+  const View tail{carry_.data() + (pos_ - v.base), pos_, seen_};
+  switch (params_.rolling) {
+    case RollingKind::Ds64: scan_tail(Ds64{}, tail, out); break;
+    case RollingKind::Rollsum: scan_tail(Rollsum{}, tail, out); break;
+    case RollingKind::RabinKarp: scan_tail(RabinKarp{}, tail, out); break;
+  }
+  flush_copy(out);
+  carry_.clear();
+}
+
+}  // namespace ds

@@ -1,0 +1,97 @@
+// The streaming block-match search (the sender side of the rsync algorithm).
+//
+// New data arrives in large chunks; the matcher keeps at most one window of bytes between
+// calls. Output is a list of ops — COPY(basis offset, length) with consecutive blocks merged
+// (also across calls),
+// LITERAL(length) with the bytes appended to a literal buffer — so the JS side handles one
+// op per run, never one per block.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "block_params.h"
+#include "match_index.h"
+
+namespace ds {
+
+struct MatchOutput {
+  // Triples: kind (0 copy, 1 literal), a, b — see lib/native.ts.
+  std::vector<double> ops;
+  std::vector<uint8_t> literals;
+  void clear() {
+    ops.clear();
+    literals.clear();
+  }
+};
+
+struct MatchStats {
+  uint64_t weak_hits = 0;     // offsets whose weak sum equalled some block's
+  uint64_t strong_calcs = 0;  // strong sums computed over a window
+  uint64_t strong_hits = 0;   // confirmed matches
+  uint64_t chain_capped = 0;  // lookups cut short by the candidate cap
+};
+
+class Matcher {
+ public:
+  // Most candidates with an equal weak sum tried at one offset: bounds the work a signature
+  // full of colliding weak sums can cause (the hash-flood class fixed in rsync 3.5).
+  static constexpr size_t kCandidateCap = 32;
+
+  // last_block_len: length of the basis's last block if known (deltasync signatures record
+  // the file size), 0 if unknown (librsync signatures).
+  Matcher(const BlockParams& params, const uint8_t* entries, size_t count, size_t last_block_len);
+
+  void update(const uint8_t* data, size_t len, MatchOutput* out);
+  // Matches the tail (short windows) and flushes. No updates afterwards.
+  void finish(MatchOutput* out);
+  const MatchStats& stats() const { return stats_; }
+
+ private:
+  struct View {
+    const uint8_t* p;
+    uint64_t base;  // stream offset of p[0]
+    uint64_t end;   // stream offset one past the last byte
+  };
+  template <typename R>
+  void scan(R& roll, const View& v, uint64_t stop_before, MatchOutput* out);
+  template <typename R>
+  void scan_tail(R roll, const View& v, MatchOutput* out);
+  void run_scan(const View& v, uint64_t stop_before, MatchOutput* out);
+  // Block that matches the window at p (full block length), or -1.
+  int64_t find(uint64_t weak, const uint8_t* p, size_t len);
+  bool strong_matches(size_t block, const uint8_t* p, size_t len, uint8_t* digest, bool* have_digest);
+  void emit_literal(const uint8_t* p, size_t len, MatchOutput* out);
+  void emit_copy(size_t block, size_t len, MatchOutput* out);
+  void flush_copy(MatchOutput* out);
+  void set_next(size_t block);
+
+  BlockParams params_;
+  MatchIndex index_;
+  size_t count_;
+  size_t last_block_len_;
+  MatchStats stats_;
+
+  // Streaming state. pos_ is the stream offset of the current window; bytes before it are
+  // already emitted. carry_ holds [pos_, end of data seen).
+  uint64_t pos_ = 0;
+  uint64_t lit_start_ = 0;
+  uint64_t seen_ = 0;
+  std::vector<uint8_t> carry_;
+  std::vector<uint8_t> join_;
+  bool win_valid_ = false;  // rolling state holds the window at pos_
+  bool checked_ = false;    // and it has been looked up already
+  bool finished_ = false;
+  uint64_t pending_copy_offset_ = 0;
+  uint64_t pending_copy_len_ = 0;
+  // rsync's preference: after block j matched, try j + 1 first.
+  bool has_next_ = false;
+  size_t next_block_ = 0;
+  uint64_t next_weak_ = 0;
+  // Rolling state of every kind; only the one of params_.rolling is used.
+  Ds64 ds64_;
+  Rollsum rollsum_;
+  RabinKarp rabinkarp_;
+};
+
+}  // namespace ds
