@@ -22,12 +22,19 @@ class MatchIndex {
   bool strong_equals(size_t block, const uint8_t* digest) const {
     return std::memcmp(strongs_.data() + block * strong_len_, digest, strong_len_) == 0;
   }
+  // The prefilter as plain values, for hot loops: reads through uint8_t pointers may alias
+  // anything, so members would be reloaded on every byte.
+  struct Filter {
+    const uint64_t* bits;
+    unsigned shift;
+    bool maybe(uint64_t weak) const {
+      const uint64_t bit = mix(weak) >> shift;
+      return (bits[bit >> 6] >> (bit & 63)) & 1;
+    }
+  };
+  Filter filter() const { return Filter{bloom_.data(), bloom_shift_}; }
   // False means the weak sum is certainly absent.
-  bool maybe(uint64_t weak) const {
-    const uint64_t h = mix(weak);
-    const uint64_t bit = h >> bloom_shift_;
-    return (bloom_[bit >> 6] >> (bit & 63)) & 1;
-  }
+  bool maybe(uint64_t weak) const { return filter().maybe(weak); }
   // Block ids whose weak sum falls in the same bucket (callers compare the weak sum).
   const uint32_t* bucket_begin(uint64_t weak) const { return ids_.data() + starts_[bucket(weak)]; }
   const uint32_t* bucket_end(uint64_t weak) const { return ids_.data() + starts_[bucket(weak) + 1]; }

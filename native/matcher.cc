@@ -128,20 +128,24 @@ void Matcher::scan(R& roll, const View& v, uint64_t stop_before, MatchOutput* ou
       checked_ = true;
     }
     // Hot path: roll one byte at a time until the prefilter or the preferred block fires.
+    // State lives in locals so the compiler keeps it in registers.
     if (i + n >= avail) break;
     const size_t limit = std::min(avail - n, stop);  // last i we may roll to
     bool hit = false;
     const uint64_t next_weak = next_weak_;
     const bool has_next = has_next_;
+    const MatchIndex::Filter filter = index_.filter();
+    R r = roll;
     while (i < limit) {
-      roll.rotate(p[i], p[i + n]);
+      r.rotate(p[i], p[i + n]);
       ++i;
-      const uint64_t w = roll.digest();
-      if ((has_next && w == next_weak) || index_.maybe(w)) {
+      const uint64_t w = r.digest();
+      if ((has_next && w == next_weak) || filter.maybe(w)) {
         hit = true;
         break;
       }
     }
+    roll = r;
     checked_ = !hit;
   }
   pos_ = v.base + i;
