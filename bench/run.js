@@ -1,0 +1,316 @@
+#!/usr/bin/env node
+// Benchmark suite: deltasync against rdiff and rsync, measured side by side in one run.
+//
+//   npm run bench                  # 1 GiB file
+//   npm run bench -- --quick       # 64 MiB
+//   npm run bench -- --size 256M --runs 3 --only signature,delta
+//
+// Anchors and deltasync runs are interleaved (anchor, ours, anchor, ours, ...) and medians
+// are reported, so the ratios survive a noisy, shared machine. Prints a markdown table and
+// writes JSON plus an SVG chart of the ratios under bench/results/.
+import { spawn } from 'node:child_process';
+import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { scenarios, makeTree, modifyTree } from './scenarios.js';
+import { renderSvg } from './chart.js';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const cli = join(root, 'bin', 'deltasync.js');
+
+function parseArgs(argv) {
+  const opts = { size: 1 << 30, runs: 3, only: null, keep: false, out: join(root, 'bench', 'results') };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = () => {
+      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
+      return argv[++i];
+    };
+    if (a === '--quick') opts.size = 64 << 20;
+    else if (a === '--size') opts.size = parseSize(value());
+    else if (a === '--runs') opts.runs = Math.max(1, Number.parseInt(value(), 10));
+    else if (a === '--only') opts.only = new Set(value().split(','));
+    else if (a === '--keep') opts.keep = true;
+    else if (a === '--out') opts.out = resolve(value());
+    else if (a === '--help' || a === '-h') {
+      console.log('usage: node bench/run.js [--quick] [--size N[K|M|G]] [--runs N] [--only op,...] [--keep] [--out DIR]');
+      console.log('ops: read, signature, delta, patch, sync, remote, tree, simd, threads');
+      process.exit(0);
+    } else throw new Error(`unknown option ${a}`);
+  }
+  return opts;
+}
+
+export function parseSize(text) {
+  const m = /^(\d+(?:\.\d+)?)([KMG]?)i?B?$/i.exec(text);
+  if (!m) throw new Error(`bad size '${text}'`);
+  const mult = { '': 1, K: 1 << 10, M: 1 << 20, G: 1 << 30 }[m[2].toUpperCase()];
+  return Math.round(Number(m[1]) * mult);
+}
+
+// Runs a command under /usr/bin/time to get its peak RSS; wall time is measured here.
+function run(cmd, args, { env, stdoutFile, cwd } = {}) {
+  return new Promise((resolvePromise, reject) => {
+    const timeFile = join(tmpdir(), `ds-bench-time-${process.pid}-${Math.random().toString(36).slice(2)}`);
+    const out = stdoutFile ? openSync(stdoutFile, 'w') : 'ignore';
+    const start = process.hrtime.bigint();
+    const child = spawn('/usr/bin/time', ['-f', '%M', '-o', timeFile, cmd, ...args], {
+      stdio: ['ignore', out, 'pipe'],
+      env: { ...process.env, ...env },
+      cwd,
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      if (typeof out === 'number') closeSync(out);
+      let rssKiB = NaN;
+      try {
+        const lines = readFileSync(timeFile, 'utf8').trim().split('\n');
+        rssKiB = Number(lines[lines.length - 1]);
+        rmSync(timeFile, { force: true });
+      } catch {}
+      if (code !== 0) reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${stderr.trim().split('\n').pop()}`));
+      else resolvePromise({ seconds, rssMiB: rssKiB / 1024 });
+    });
+  });
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+// rdiff 2.3's recommended block length (sqrt of the size, at least 256), so both tools
+// get the same block size.
+function rdiffBlockLen(size) {
+  if (size <= 256 * 256) return 256;
+  return Math.floor(Math.sqrt(size));
+}
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const want = (op) => !opts.only || opts.only.has(op);
+  if (!existsSync(join(root, 'dist', 'lib', 'cli', 'main.js'))) {
+    throw new Error('dist/ is missing: run `npm install` (or `npx tsc`) first');
+  }
+  const work = mkdtempSync(join(tmpdir(), 'deltasync-bench-'));
+  const rows = [];
+  const fail = [];
+  const add = (row) => {
+    rows.push(row);
+    const ratio = row.ratio === undefined ? '' : ` ratio ${row.ratio.toFixed(2)}`;
+    console.error(`  ${row.op} ${row.scenario} ${row.tool}: ${row.seconds.toFixed(3)} s${ratio}`);
+  };
+  try {
+    console.error(`# generating ${fmtBytes(opts.size)} files in ${work}`);
+    const files = scenarios(work, opts.size);
+    const size = opts.size;
+    const B = rdiffBlockLen(size);
+
+    // Physical reference: reading the file from the page cache.
+    let readRate = NaN;
+    {
+      const times = [];
+      for (let r = 0; r < opts.runs + 1; r++) times.push((await run('cat', [files.base], { stdoutFile: '/dev/null' })).seconds);
+      readRate = size / median(times.slice(1));
+      rows.push({ op: 'read', scenario: 'page cache', tool: 'cat', seconds: size / readRate, rssMiB: NaN, bytes: size });
+      console.error(`  raw read ${fmtRate(readRate)}`);
+    }
+
+    // Pairs of [anchor, ours...] measured interleaved.
+    async function measure(op, scenario, bytes, variants) {
+      const samples = variants.map(() => []);
+      for (let r = 0; r < opts.runs; r++) {
+        for (let v = 0; v < variants.length; v++) {
+          try {
+            if (variants[v].before) variants[v].before();
+            samples[v].push(await variants[v].run());
+          } catch (err) {
+            fail.push(`${op} ${scenario} ${variants[v].tool}: ${err.message}`);
+            samples[v] = null;
+            break;
+          }
+        }
+      }
+      const anchor = samples[0] ? median(samples[0].map((s) => s.seconds)) : NaN;
+      variants.forEach((v, i) => {
+        if (!samples[i] || samples[i].length === 0) return;
+        const seconds = median(samples[i].map((s) => s.seconds));
+        add({
+          op,
+          scenario,
+          tool: v.tool,
+          seconds,
+          bytes,
+          rssMiB: Math.max(...samples[i].map((s) => s.rssMiB)),
+          ratio: i === 0 ? undefined : anchor / seconds,
+          anchor: variants[0].tool,
+        });
+      });
+    }
+
+    const ds = (args, env) => () => run(process.execPath, [cli, ...args], { env });
+    const rd = (args) => () => run('rdiff', args);
+
+    if (want('signature')) {
+      await measure('signature', 'basis', size, [
+        { tool: 'rdiff', run: rd(['-f', 'signature', '-b', String(B), files.base, join(work, 'sig.rdiff')]) },
+        { tool: 'deltasync', run: ds(['signature', '-f', '-b', String(B), files.base, join(work, 'sig.ds')]) },
+        { tool: 'deltasync --format rdiff', run: ds(['signature', '-f', '--format', 'rdiff', '-b', String(B), files.base, join(work, 'sig.dsr')]) },
+      ]);
+    }
+    // delta and patch need the signatures.
+    if (want('delta') || want('patch')) {
+      await run('rdiff', ['-f', 'signature', '-b', String(B), files.base, join(work, 'sig.rdiff')]);
+      await run(process.execPath, [cli, 'signature', '-f', '-b', String(B), files.base, join(work, 'sig.ds')]);
+      await run(process.execPath, [cli, 'signature', '-f', '--format', 'rdiff', '-b', String(B), files.base, join(work, 'sig.dsr')]);
+      for (const [name, file] of Object.entries(files.variants)) {
+        const dR = join(work, `delta-${name}.rdiff`);
+        const dD = join(work, `delta-${name}.ds`);
+        const dDR = join(work, `delta-${name}.dsr`);
+        if (want('delta')) {
+          await measure('delta', name, statSync(file).size, [
+            { tool: 'rdiff', run: rd(['-f', 'delta', join(work, 'sig.rdiff'), file, dR]) },
+            { tool: 'deltasync', run: ds(['delta', '-f', join(work, 'sig.ds'), file, dD]) },
+            { tool: 'deltasync --format rdiff', run: ds(['delta', '-f', join(work, 'sig.dsr'), file, dDR]) },
+          ]);
+        } else {
+          await run('rdiff', ['-f', 'delta', join(work, 'sig.rdiff'), file, dR]);
+          await run(process.execPath, [cli, 'delta', '-f', join(work, 'sig.ds'), file, dD]);
+        }
+        if (want('patch')) {
+          await measure('patch', name, statSync(file).size, [
+            { tool: 'rdiff', run: rd(['-f', 'patch', files.base, dR, join(work, 'out.rdiff')]) },
+            { tool: 'deltasync', run: ds(['patch', '-f', files.base, dD, join(work, 'out.ds')]) },
+          ]);
+        }
+      }
+    }
+
+    if (want('simd')) {
+      // Per-variant throughput of the native core (signature and unrelated-data delta).
+      const levels = ['scalar', 'sse41', 'avx2', 'avx512'];
+      for (const level of levels) {
+        await measure(`signature simd=${level}`, 'basis', size, [
+          { tool: 'rdiff', run: rd(['-f', 'signature', '-b', String(B), files.base, join(work, 'sig.rdiff')]) },
+          { tool: `deltasync ${level}`, run: ds(['signature', '-f', '-b', String(B), files.base, join(work, 'sig.ds')], { DELTASYNC_SIMD: level }) },
+        ]);
+        await measure(`delta simd=${level}`, 'unrelated', size, [
+          { tool: 'rdiff', run: rd(['-f', 'delta', join(work, 'sig.rdiff'), files.variants.unrelated, join(work, 'd.rdiff')]) },
+          { tool: `deltasync ${level}`, run: ds(['delta', '-f', join(work, 'sig.ds'), files.variants.unrelated, join(work, 'd.ds')], { DELTASYNC_SIMD: level }) },
+        ]);
+      }
+    }
+
+    if (want('threads')) {
+      await measure('signature threads', 'basis', size, [
+        { tool: 'deltasync 1 thread', run: ds(['signature', '-f', '-b', String(B), files.base, join(work, 'sig1.ds')], { DELTASYNC_THREADS: '1' }) },
+        { tool: 'deltasync all cores', run: ds(['signature', '-f', '-b', String(B), files.base, join(work, 'sig2.ds')]) },
+      ]);
+    }
+
+    if (want('sync') || want('remote')) {
+      const fakeRsh = join(root, 'bench', 'fake-rsh.sh');
+      for (const [name, file] of Object.entries(files.variants)) {
+        const src = join(work, `src-${name}`);
+        const dst = join(work, `dst-${name}`);
+        mkdirSync(src, { recursive: true });
+        cpSync(file, join(src, 'big'));
+        const reset = () => {
+          rmSync(dst, { recursive: true, force: true });
+          mkdirSync(dst, { recursive: true });
+          cpSync(files.base, join(dst, 'big'));
+        };
+        const modes = [];
+        if (want('sync')) modes.push(['sync', [], []]);
+        if (want('remote')) {
+          modes.push([
+            'remote',
+            ['-e', fakeRsh],
+            ['-e', fakeRsh, '--remote-path', `${process.execPath} ${cli}`],
+          ]);
+        }
+        for (const [op, rsyncExtra, dsExtra] of modes) {
+          const target = op === 'remote' ? `localhost:${dst}/` : `${dst}/`;
+          await measure(op, name, statSync(file).size, [
+            { tool: 'rsync', before: reset, run: () => run('rsync', ['-a', '--no-whole-file', ...rsyncExtra, `${src}/`, target]) },
+            { tool: 'deltasync', before: reset, run: ds(['-a', '--no-whole-file', ...dsExtra, `${src}/`, target]) },
+          ]);
+        }
+      }
+    }
+
+    if (want('tree')) {
+      const base = join(work, 'tree-base');
+      const src = join(work, 'tree-src');
+      makeTree(base, Math.max(500, Math.min(5000, Math.round(opts.size / (200 << 10)))));
+      cpSync(base, src, { recursive: true });
+      modifyTree(src);
+      const dst = join(work, 'tree-dst');
+      const reset = () => {
+        rmSync(dst, { recursive: true, force: true });
+        cpSync(base, dst, { recursive: true, preserveTimestamps: true });
+      };
+      await measure('sync', 'tree of small files', 0, [
+        { tool: 'rsync', before: reset, run: () => run('rsync', ['-a', '--no-whole-file', `${src}/`, `${dst}/`]) },
+        { tool: 'deltasync', before: reset, run: ds(['-a', '--no-whole-file', `${src}/`, `${dst}/`]) },
+      ]);
+    }
+
+    report(rows, fail, opts, readRate);
+  } finally {
+    if (!opts.keep) rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function fmtBytes(n) {
+  if (n >= 1 << 30) return `${(n / (1 << 30)).toFixed(1)} GiB`;
+  if (n >= 1 << 20) return `${(n / (1 << 20)).toFixed(1)} MiB`;
+  return `${n} B`;
+}
+function fmtRate(bytesPerSecond) {
+  return `${(bytesPerSecond / 1e9).toFixed(2)} GB/s`;
+}
+
+function report(rows, fail, opts, readRate) {
+  const lines = [];
+  lines.push(`deltasync benchmark — ${fmtBytes(opts.size)}, median of ${opts.runs}, ${new Date().toISOString()}`);
+  lines.push('');
+  lines.push('| operation | scenario | tool | median s | GB/s | speed-up vs anchor | × raw read | peak RSS MiB |');
+  lines.push('|---|---|---|---:|---:|---:|---:|---:|');
+  for (const r of rows) {
+    const rate = r.bytes ? r.bytes / r.seconds : NaN;
+    lines.push(
+      `| ${r.op} | ${r.scenario} | ${r.tool} | ${r.seconds.toFixed(3)} | ${Number.isFinite(rate) ? (rate / 1e9).toFixed(2) : '—'} | ` +
+        `${r.ratio === undefined ? '(anchor)' : `${r.ratio.toFixed(2)}× ${r.anchor}`} | ` +
+        `${Number.isFinite(rate) ? (rate / readRate).toFixed(2) : '—'} | ${Number.isFinite(r.rssMiB) ? r.rssMiB.toFixed(0) : '—'} |`,
+    );
+  }
+  if (fail.length) {
+    lines.push('');
+    lines.push('Failed measurements:');
+    for (const f of fail) lines.push(`- ${f}`);
+  }
+  const text = lines.join('\n');
+  console.log(text);
+  mkdirSync(opts.out, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  writeFileSync(join(opts.out, `bench-${stamp}.json`), JSON.stringify({ size: opts.size, runs: opts.runs, readRate, rows, fail }, null, 2));
+  writeFileSync(join(opts.out, `bench-${stamp}.md`), text + '\n');
+  writeFileSync(join(opts.out, 'ratios.svg'), renderSvg(rows.filter((r) => r.ratio !== undefined)));
+  console.error(`wrote ${opts.out}/bench-${stamp}.{json,md} and ratios.svg`);
+}
+
+// Only run when executed, so helpers can be imported by tests.
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((err) => {
+    console.error(`bench: ${err.message}`);
+    process.exit(1);
+  });
+}
+
+export { median, rdiffBlockLen };
