@@ -84,11 +84,11 @@ const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
-// rdiff 2.3's recommended block length (sqrt of the size, at least 256), so both tools
-// get the same block size.
+// rdiff 2.3.2's recommended block length (sqrt of the size rounded down to a multiple of 128,
+// at least 256), so both tools get the same block size.
 function rdiffBlockLen(size) {
   if (size <= 256 * 256) return 256;
-  return Math.floor(Math.sqrt(size));
+  return Math.floor(Math.sqrt(size) / 128) * 128;
 }
 
 async function main() {

@@ -1,0 +1,258 @@
+// Deltas: match new data against a signature (native matcher) and encode the ops.
+import { performance } from 'node:perf_hooks';
+import { Transform } from 'node:stream';
+import type { TransformCallback } from 'node:stream';
+import { DeltaSyncError } from './errors.js';
+import { createDeltaEncoder } from './format/detect.js';
+import type { DeltaEncoder } from './format/ops.js';
+import { CHUNK_SIZE, InputSource, writeAtomically } from './io.js';
+import type { Input } from './io.js';
+import { native } from './native.js';
+import type { MatchResult, NativeHasher, NativeMatcher } from './native.js';
+import { MAX_FILE_SIZE } from './params.js';
+import { Signature } from './signature.js';
+
+/** Counters of one delta. */
+export interface DeltaStats {
+  /** Bytes of new data read. */
+  newBytes: number;
+  /** New bytes sent as literals. */
+  literalBytes: number;
+  /** New bytes covered by copies from the basis. */
+  matchedBytes: number;
+  /** Encoded delta size. */
+  deltaBytes: number;
+  /** COPY commands written (after merging adjacent ones). */
+  copyOps: number;
+  /** LITERAL commands written. */
+  literalOps: number;
+  elapsedMs: number;
+}
+
+/** A literal run longer than this is written as several commands, so memory stays O(chunk). */
+const MAX_LITERAL_RUN = CHUNK_SIZE;
+
+/**
+ * Streaming delta maker: update() with large chunks of new data, finish() at the end; both
+ * return the encoded delta bytes produced so far. Adjacent copies and literals are merged.
+ */
+export class DeltaEngine {
+  readonly stats: DeltaStats = { newBytes: 0, literalBytes: 0, matchedBytes: 0, deltaBytes: 0, copyOps: 0, literalOps: 0, elapsedMs: 0 };
+  private readonly encoder: DeltaEncoder;
+  private readonly matcher: NativeMatcher | undefined;
+  private readonly hasher: NativeHasher | undefined;
+  private readonly started = performance.now();
+  private copyOffset = 0;
+  private copyLength = 0;
+  private literalParts: Buffer[] = [];
+  private literalLength = 0;
+  private finished = false;
+
+  /** `resultSize`: size of the new data when known up front (recorded by the deltasync format). */
+  constructor(readonly sig: Signature, readonly resultSize?: number) {
+    this.encoder = createDeltaEncoder(sig.format);
+    this.encoder.header(resultSize);
+    // An empty basis has nothing to match: everything is literal.
+    if (sig.blockCount > 0) {
+      this.matcher = new native.Matcher({
+        blockLen: sig.blockLen,
+        strongLen: sig.strongLen,
+        strong: sig.strong,
+        rolling: sig.rolling,
+        blocks: sig.blocks,
+        blockCount: sig.blockCount,
+        lastBlockLen: sig.lastBlockLen,
+      });
+    }
+    if (sig.format === 'deltasync') this.hasher = new native.Hasher('xxh3');
+  }
+
+  /** Feeds new data (best in MiB-sized chunks); returns delta bytes ready to go out. */
+  async update(chunk: Buffer): Promise<Buffer[]> {
+    if (this.finished) throw new Error('deltasync: delta already finished');
+    if (chunk.length === 0) return this.take();
+    this.stats.newBytes += chunk.length;
+    if (this.stats.newBytes > MAX_FILE_SIZE) throw new DeltaSyncError('ERR_BAD_PARAMS', 'new data larger than 2^53 - 1 bytes');
+    if (this.matcher) {
+      // The whole-file hash runs on the thread pool beside the matcher.
+      const [result] = await Promise.all([this.matcher.update(chunk), this.hasher?.update(chunk)]);
+      this.apply(result);
+    } else {
+      await this.hasher?.update(chunk);
+      this.addLiteral(chunk);
+    }
+    return this.take();
+  }
+
+  /** Flushes the matcher and writes END (and the result hash); returns the last delta bytes. */
+  async finish(): Promise<Buffer[]> {
+    if (this.finished) throw new Error('deltasync: delta already finished');
+    this.finished = true;
+    if (this.matcher) this.apply(await this.matcher.final());
+    this.flushCopy();
+    this.flushLiteral();
+    if (this.resultSize !== undefined && this.resultSize !== this.stats.newBytes) {
+      throw new DeltaSyncError('ERR_IO', `new file changed size while being read (${this.resultSize} bytes expected, ${this.stats.newBytes} read)`);
+    }
+    this.encoder.end(this.hasher?.digest());
+    return this.take();
+  }
+
+  private take(): Buffer[] {
+    const out = this.encoder.take();
+    this.stats.deltaBytes = this.encoder.bytesWritten;
+    this.stats.elapsedMs = performance.now() - this.started;
+    return out;
+  }
+
+  private apply(result: MatchResult): void {
+    const { ops, literals } = result;
+    let litPos = 0;
+    for (let i = 0; i + 2 < ops.length; i += 3) {
+      const a = ops[i + 1]!;
+      if (ops[i] === 0) {
+        this.addCopy(a, ops[i + 2]!);
+      } else {
+        this.addLiteral(literals.subarray(litPos, litPos + a));
+        litPos += a;
+      }
+    }
+    if (litPos !== literals.length) throw new Error('deltasync: matcher literal bytes do not add up');
+  }
+
+  private addCopy(offset: number, length: number): void {
+    if (length <= 0) return;
+    this.flushLiteral();
+    this.stats.matchedBytes += length;
+    if (this.copyLength > 0 && this.copyOffset + this.copyLength === offset) {
+      this.copyLength += length;
+      return;
+    }
+    this.flushCopy();
+    this.copyOffset = offset;
+    this.copyLength = length;
+  }
+
+  private addLiteral(data: Buffer): void {
+    if (data.length === 0) return;
+    this.flushCopy();
+    this.stats.literalBytes += data.length;
+    this.literalParts.push(data);
+    this.literalLength += data.length;
+    if (this.literalLength >= MAX_LITERAL_RUN) this.flushLiteral();
+  }
+
+  private flushCopy(): void {
+    if (this.copyLength === 0) return;
+    this.encoder.copy(this.copyOffset, this.copyLength);
+    this.stats.copyOps++;
+    this.copyLength = 0;
+  }
+
+  private flushLiteral(): void {
+    if (this.literalLength === 0) return;
+    this.encoder.literal(this.literalParts, this.literalLength);
+    this.stats.literalOps++;
+    this.literalParts = [];
+    this.literalLength = 0;
+  }
+}
+
+function toSignature(sig: unknown): Signature {
+  if (sig instanceof Signature) return sig;
+  if (sig instanceof Uint8Array) return Signature.parse(sig);
+  throw new DeltaSyncError('ERR_USAGE', 'delta needs a Signature or a serialized signature (Buffer/Uint8Array)');
+}
+
+/**
+ * Computes the delta turning the signature's basis into `input` (Buffer, file path, Readable
+ * or AsyncIterable), in the signature's format. Memory is O(signature + chunk + delta).
+ */
+export async function delta(sig: Signature | Uint8Array, input: Input): Promise<{ delta: Buffer; stats: DeltaStats }> {
+  const signature = toSignature(sig);
+  const src = await InputSource.open(input, 'new file');
+  try {
+    const engine = new DeltaEngine(signature, src.size);
+    const parts: Buffer[] = [];
+    for await (const chunk of src.chunks()) parts.push(...(await engine.update(chunk)));
+    parts.push(...(await engine.finish()));
+    return { delta: Buffer.concat(parts), stats: engine.stats };
+  } finally {
+    await src.close();
+  }
+}
+
+/** Transform: new data in, delta bytes out (format = the signature's). */
+class DeltaStream extends Transform {
+  private readonly engine: DeltaEngine;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+
+  constructor(sig: Signature) {
+    super();
+    this.engine = new DeltaEngine(sig);
+  }
+
+  get stats(): DeltaStats {
+    return this.engine.stats;
+  }
+
+  override _transform(chunk: unknown, _encoding: BufferEncoding, callback: TransformCallback): void {
+    if (!(chunk instanceof Uint8Array)) {
+      callback(new DeltaSyncError('ERR_USAGE', 'delta stream: write Buffers/Uint8Arrays'));
+      return;
+    }
+    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    this.pending.push(buf);
+    this.pendingBytes += buf.length;
+    if (this.pendingBytes < CHUNK_SIZE) {
+      callback();
+      return;
+    }
+    this.process().then(() => callback(), callback);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.process()
+      .then(() => this.engine.finish())
+      .then((parts) => {
+        for (const p of parts) this.push(p);
+        callback();
+      })
+      .catch(callback);
+  }
+
+  private async process(): Promise<void> {
+    if (this.pendingBytes === 0) return;
+    const data = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    for (const p of await this.engine.update(data)) this.push(p);
+  }
+}
+
+/** A Transform turning new data into a delta against `sig`; `stats` fills in as it runs. */
+export function createDeltaStream(sig: Signature): Transform & { readonly stats: DeltaStats } {
+  if (!(sig instanceof Signature)) throw new DeltaSyncError('ERR_USAGE', 'createDeltaStream needs a Signature (use Signature.parse/read)');
+  return new DeltaStream(sig);
+}
+
+/**
+ * Writes the delta of the file at `newPath` against `sig` (a Signature or a signature file
+ * path) to `deltaPath` (temp file + fsync + rename; nothing is left behind on error).
+ */
+export async function deltaFile(sig: Signature | string, newPath: string, deltaPath: string): Promise<DeltaStats> {
+  if (typeof newPath !== 'string' || typeof deltaPath !== 'string') throw new DeltaSyncError('ERR_USAGE', 'deltaFile needs file paths');
+  const signature = typeof sig === 'string' ? await Signature.read(sig) : toSignature(sig);
+  const src = await InputSource.open(newPath, 'new file');
+  try {
+    return await writeAtomically(deltaPath, async (file) => {
+      const engine = new DeltaEngine(signature, src.size);
+      for await (const chunk of src.chunks()) for (const p of await engine.update(chunk)) await file.write(p);
+      for (const p of await engine.finish()) await file.write(p);
+      return engine.stats;
+    });
+  } finally {
+    await src.close();
+  }
+}

@@ -1,0 +1,11 @@
+// Public entry point of the deltasync package.
+export { DeltaSyncError, exitCodeFor } from './errors.js';
+export type { ErrorCode } from './errors.js';
+export type { Format, SignatureOptions, RollingKind, StrongKind } from './params.js';
+export { Signature, signature, createSignatureStream, signatureFile } from './signature.js';
+export type { Input, SignatureInit } from './signature.js';
+export { delta, createDeltaStream, deltaFile } from './delta.js';
+export type { DeltaStats } from './delta.js';
+export { patch, createPatchStream, patchFile } from './patch.js';
+export type { Basis, BasisReader, PatchStats } from './patch.js';
+// sync: export * from './sync/index.js' goes here (added by the sync work).

@@ -1,0 +1,346 @@
+// File and stream I/O for the core: large-chunk readers, a cached random-access file reader,
+// and atomic output files (temp file beside the target, fsync, rename).
+import { randomBytes } from 'node:crypto';
+import { open, rename, unlink } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { DeltaSyncError, ioError } from './errors.js';
+
+/** What the core reads: bytes in memory, a file path, a Node stream or any async iterable of bytes. */
+export type Input = Uint8Array | string | NodeJS.ReadableStream | AsyncIterable<Uint8Array>;
+
+/** Size of the chunks handed to the native code: large, so the per-call cost vanishes. */
+export const CHUNK_SIZE = 8 * 1024 * 1024;
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return value !== null && typeof value === 'object' && typeof (value as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function';
+}
+
+function isOldStyleStream(value: unknown): value is NodeJS.ReadableStream {
+  return value !== null && typeof value === 'object' && typeof (value as NodeJS.ReadableStream).on === 'function' &&
+    typeof (value as NodeJS.ReadableStream).pipe === 'function';
+}
+
+function toBuffer(chunk: unknown, what: string): Buffer {
+  if (Buffer.isBuffer(chunk)) return chunk;
+  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  throw new DeltaSyncError('ERR_USAGE', `${what}: the stream must yield bytes (Buffer/Uint8Array), got ${typeof chunk}`);
+}
+
+/** Maps a stream's error: file system errors become ERR_IO, DeltaSyncErrors pass through. */
+function streamError(err: unknown, what: string): unknown {
+  if (err instanceof DeltaSyncError) return err;
+  const e = err as NodeJS.ErrnoException | undefined;
+  if (e && typeof e === 'object' && typeof e.syscall === 'string') return ioError(err, e.path ?? what, 'read');
+  return err;
+}
+
+/**
+ * One input opened for sequential reading. `size` is known for Buffers and files.
+ * Always call close() (chunks() closes a file when iteration finishes or stops).
+ */
+export class InputSource {
+  private handle: FileHandle | undefined;
+
+  private constructor(
+    /** For messages: the file path or "input". */
+    readonly name: string,
+    readonly size: number | undefined,
+    private readonly input: Input,
+    handle: FileHandle | undefined,
+    private readonly chunkSize: number,
+  ) {
+    this.handle = handle;
+  }
+
+  /** Opens `input`; files are opened and stat'ed now (ERR_IO names the path). */
+  static async open(input: Input, what = 'input', chunkSize = CHUNK_SIZE): Promise<InputSource> {
+    if (typeof input === 'string') {
+      let handle: FileHandle | undefined;
+      try {
+        handle = await open(input, 'r');
+        const st = await handle.stat();
+        if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+        return new InputSource(input, st.isFile() ? st.size : undefined, input, handle, chunkSize);
+      } catch (err) {
+        await handle?.close().catch(() => undefined);
+        throw ioError(err, input, 'open');
+      }
+    }
+    if (input instanceof Uint8Array) return new InputSource(what, input.length, input, undefined, chunkSize);
+    if (isAsyncIterable(input) || isOldStyleStream(input)) return new InputSource(what, undefined, input, undefined, chunkSize);
+    throw new DeltaSyncError('ERR_USAGE', `${what} must be a Buffer/Uint8Array, a file path, a readable stream or an async iterable`);
+  }
+
+  /** The input in chunks of about chunkSize bytes (the last may be shorter; none is empty). */
+  async *chunks(): AsyncGenerator<Buffer> {
+    const input = this.input;
+    if (typeof input === 'string') {
+      yield* this.fileChunks(input);
+    } else if (input instanceof Uint8Array) {
+      const buf = toBuffer(input, this.name);
+      for (let pos = 0; pos < buf.length; pos += this.chunkSize) yield buf.subarray(pos, pos + this.chunkSize);
+    } else {
+      yield* this.streamChunks(input);
+    }
+  }
+
+  private async *fileChunks(path: string): AsyncGenerator<Buffer> {
+    const handle = this.handle;
+    if (!handle) throw new Error('deltasync: input already closed');
+    // Small files get a buffer their size (+1 to see the end), not a whole chunk.
+    const wantAt = (position: number): number =>
+      this.size === undefined ? this.chunkSize : Math.min(this.chunkSize, Math.max(64 * 1024, this.size - position + 1));
+    const readAt = async (position: number): Promise<{ chunk: Buffer; full: boolean }> => {
+      const buf = Buffer.allocUnsafe(wantAt(position));
+      let filled = 0;
+      try {
+        while (filled < buf.length) {
+          const { bytesRead } = await handle.read(buf, filled, buf.length - filled, position + filled);
+          if (bytesRead === 0) break;
+          filled += bytesRead;
+        }
+      } catch (err) {
+        throw ioError(err, path, 'read');
+      }
+      return { chunk: buf.subarray(0, filled), full: filled === buf.length };
+    };
+    const atEnd = Promise.resolve({ chunk: Buffer.alloc(0), full: false });
+    try {
+      let position = 0;
+      // Read one chunk ahead so the disk works while the caller hashes/matches.
+      let next = readAt(position);
+      for (;;) {
+        const { chunk, full } = await next;
+        if (chunk.length === 0) break;
+        position += chunk.length;
+        next = full ? readAt(position) : atEnd;
+        next.catch(() => undefined); // surfaced when awaited
+        yield chunk;
+      }
+    } finally {
+      await this.close();
+    }
+  }
+
+  private async *streamChunks(input: NodeJS.ReadableStream | AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
+    const iterable: AsyncIterable<unknown> = isAsyncIterable(input)
+      ? input
+      : new Readable().wrap(input as NodeJS.ReadableStream);
+    let parts: Buffer[] = [];
+    let size = 0;
+    try {
+      for await (const raw of iterable) {
+        const chunk = toBuffer(raw, this.name);
+        if (chunk.length === 0) continue;
+        if (size === 0 && chunk.length >= this.chunkSize) {
+          yield chunk;
+          continue;
+        }
+        parts.push(chunk);
+        size += chunk.length;
+        if (size >= this.chunkSize) {
+          const whole = Buffer.concat(parts, size);
+          parts = [];
+          size = 0;
+          yield whole;
+        }
+      }
+    } catch (err) {
+      throw streamError(err, this.name);
+    }
+    if (size > 0) yield Buffer.concat(parts, size);
+  }
+
+  async close(): Promise<void> {
+    const handle = this.handle;
+    this.handle = undefined;
+    await handle?.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Random-access reader over a file with a one-window cache, so the many short COPYs of a
+ * mostly-sequential delta turn into few large reads.
+ */
+export class FileRangeReader {
+  private windowStart = 0;
+  private window: Buffer = Buffer.alloc(0);
+
+  private constructor(
+    readonly path: string,
+    private handle: FileHandle | undefined,
+    readonly size: number,
+    private readonly windowSize: number,
+  ) {}
+
+  static async open(path: string, windowSize = 4 * 1024 * 1024): Promise<FileRangeReader> {
+    let handle: FileHandle | undefined;
+    try {
+      handle = await open(path, 'r');
+      const st = await handle.stat();
+      if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+      return new FileRangeReader(path, handle, st.size, windowSize);
+    } catch (err) {
+      await handle?.close().catch(() => undefined);
+      throw ioError(err, path, 'open');
+    }
+  }
+
+  /** Bytes [offset, offset + length) clipped to the file (a view of a buffer never reused). */
+  async read(offset: number, length: number): Promise<Buffer> {
+    const end = Math.min(offset + length, this.size);
+    if (offset >= end) return Buffer.alloc(0);
+    if (offset >= this.windowStart && end <= this.windowStart + this.window.length) {
+      return this.window.subarray(offset - this.windowStart, end - this.windowStart);
+    }
+    if (end - offset >= this.windowSize) return this.readRaw(offset, end - offset);
+    const start = offset;
+    this.window = await this.readRaw(start, Math.min(this.windowSize, this.size - start));
+    this.windowStart = start;
+    return this.window.subarray(0, Math.min(end - start, this.window.length));
+  }
+
+  private async readRaw(offset: number, length: number): Promise<Buffer> {
+    const handle = this.handle;
+    if (!handle) throw new Error('deltasync: basis already closed');
+    const buf = Buffer.allocUnsafe(length);
+    let filled = 0;
+    try {
+      while (filled < length) {
+        const { bytesRead } = await handle.read(buf, filled, length - filled, offset + filled);
+        if (bytesRead === 0) break;
+        filled += bytesRead;
+      }
+    } catch (err) {
+      throw ioError(err, this.path, 'read');
+    }
+    return buf.subarray(0, filled);
+  }
+
+  async close(): Promise<void> {
+    const handle = this.handle;
+    this.handle = undefined;
+    await handle?.close().catch(() => undefined);
+  }
+}
+
+/** Name of the temp file used while writing `target`: `.NAME.deltasync-XXXXXX` beside it. */
+export function tempPathFor(target: string): string {
+  return join(dirname(target), `.${basename(target)}.deltasync-${randomBytes(3).toString('hex')}`);
+}
+
+/**
+ * An output file written atomically: data goes to a temp file beside the target; commit()
+ * fsyncs and renames it over the target; abort() removes it. Writes are batched.
+ */
+export class AtomicFile {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private closed = false;
+  /** Bytes written so far. */
+  bytes = 0;
+
+  private constructor(
+    readonly target: string,
+    readonly tempPath: string,
+    private readonly handle: FileHandle,
+  ) {}
+
+  static async create(target: string): Promise<AtomicFile> {
+    for (let attempt = 0; ; attempt++) {
+      const temp = tempPathFor(target);
+      try {
+        const handle = await open(temp, 'wx', 0o666);
+        return new AtomicFile(target, temp, handle);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST' && attempt < 8) continue;
+        throw ioError(err, target, 'create a temporary file for');
+      }
+    }
+  }
+
+  /** Queues `data` (kept by reference: do not modify it afterwards) and flushes big batches. */
+  async write(data: Uint8Array): Promise<void> {
+    if (data.length === 0) return;
+    this.pending.push(Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length));
+    this.pendingBytes += data.length;
+    this.bytes += data.length;
+    if (this.pendingBytes >= CHUNK_SIZE || this.pending.length >= 1024) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    let parts = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
+    try {
+      while (parts.length > 0) {
+        const { bytesWritten } = await this.handle.writev(parts);
+        parts = dropBytes(parts, bytesWritten);
+      }
+    } catch (err) {
+      throw ioError(err, this.target, 'write');
+    }
+  }
+
+  /** Flushes, fsyncs, closes and renames the temp file over the target. */
+  async commit(): Promise<void> {
+    await this.flush();
+    try {
+      await this.handle.sync();
+      this.closed = true;
+      await this.handle.close();
+      await rename(this.tempPath, this.target);
+    } catch (err) {
+      await this.abort();
+      throw ioError(err, this.target, 'write');
+    }
+    await syncDirectory(dirname(this.target));
+  }
+
+  /** Closes and removes the temp file; never throws. */
+  async abort(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      await this.handle.close().catch(() => undefined);
+    }
+    await unlink(this.tempPath).catch(() => undefined);
+  }
+}
+
+/** Makes a rename durable; best effort (some file systems refuse to fsync a directory). */
+async function syncDirectory(path: string): Promise<void> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(path, 'r');
+    await handle.sync();
+  } catch {
+    // The data itself is already synced; only the directory entry's durability is at stake.
+  } finally {
+    await handle?.close().catch(() => undefined);
+  }
+}
+
+function dropBytes(parts: Buffer[], n: number): Buffer[] {
+  let i = 0;
+  while (i < parts.length && n >= parts[i]!.length) n -= parts[i++]!.length;
+  if (i >= parts.length) return [];
+  const rest = parts.slice(i);
+  if (n > 0) rest[0] = rest[0]!.subarray(n);
+  return rest;
+}
+
+/** Runs `fn` with an AtomicFile for `target`: committed if fn succeeds, removed otherwise. */
+export async function writeAtomically<T>(target: string, fn: (file: AtomicFile) => Promise<T>): Promise<T> {
+  const file = await AtomicFile.create(target);
+  let result: T;
+  try {
+    result = await fn(file);
+  } catch (err) {
+    await file.abort();
+    throw err;
+  }
+  await file.commit();
+  return result;
+}
