@@ -12,7 +12,8 @@ export type ErrorCode =
   | 'ERR_PROTOCOL' // sync protocol violation
   | 'ERR_PARTIAL' // sync: some files failed
   | 'ERR_ABORTED' // AbortSignal
-  | 'ERR_REMOTE'; // remote end failed / remote shell exited
+  | 'ERR_REMOTE' // remote end failed / remote shell exited
+  | 'ERR_NO_ADDON'; // no usable native addon (no matching prebuild, no local build)
 
 const EXIT_CODES: Record<ErrorCode, number> = {
   ERR_USAGE: 1,
@@ -26,6 +27,7 @@ const EXIT_CODES: Record<ErrorCode, number> = {
   ERR_PARTIAL: 23,
   ERR_ABORTED: 20,
   ERR_REMOTE: 12,
+  ERR_NO_ADDON: 1,
 };
 
 /** Options accepted by the {@link DeltaSyncError} constructor. */

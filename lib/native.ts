@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DeltaSyncError } from './errors.js';
 
 /** Rolling (weak) checksum kinds. `ds64` is deltasync's default; the others are librsync's. */
 export type RollingKind = 'ds64' | 'rollsum' | 'rabinkarp';
@@ -86,12 +87,14 @@ function load(): NativeAddon {
   try {
     return nodeGypBuild(root);
   } catch (err) {
-    const why = err instanceof Error ? err.message : String(err);
-    throw new Error(
-      `deltasync: no native addon for ${process.platform}-${process.arch} (node ${process.versions.node}).\n` +
-        `No prebuilt binary matched and none was built here (${why}).\n` +
+    const why = (err instanceof Error ? err.message : String(err)).trim().split('\n')[0];
+    throw new DeltaSyncError(
+      'ERR_NO_ADDON',
+      `no usable native addon for ${process.platform}-${process.arch} (node ${process.versions.node}): ` +
+        `no prebuilt binary loaded and none was built here (${why}). ` +
         `Fix: install a C++17 compiler, python3 and make, then run \`npm rebuild deltasync\` ` +
         `(or \`npx node-gyp rebuild\` inside ${root}).`,
+      { cause: err },
     );
   }
 }
