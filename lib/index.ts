@@ -8,4 +8,8 @@ export { delta, createDeltaStream, deltaFile } from './delta.js';
 export type { DeltaStats } from './delta.js';
 export { patch, createPatchStream, patchFile } from './patch.js';
 export type { Basis, BasisReader, PatchStats } from './patch.js';
+export { SignatureCache, SignatureRecorder, defaultCacheDir, acceptableParams, DEFAULT_CACHE_MAX_BYTES } from './sigcache.js';
+export type { FileIdentity, SignatureCacheOptions, LookupOptions, SignatureCacheCounters } from './sigcache.js';
+export { copyRange, copyFileRange, cloneFileRange } from './fileops.js';
+export type { CopyRangeOptions, CopyRangeResult } from './fileops.js';
 // sync: export * from './sync/index.js' goes here (added by the sync work).

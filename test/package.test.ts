@@ -1,10 +1,10 @@
-// Keeps the two native builds in step: CMakeLists.txt compiles every native/*.cc and
-// native/hash/*.cc by glob and gives *_avx2.cc / *_avx512.cc their SIMD flags by name, while
+// Keeps the two native builds in step: CMakeLists.txt compiles every native/*.cc,
+// native/hash/*.cc and native/format/*.cc by glob and gives *_avx2.cc / *_avx512.cc their SIMD flags by name, while
 // binding.gyp lists files and flags by hand. A source added to one but not the other, or a flag
 // changed on one side only, fails here instead of in a user's build.
 // Then the packaging check itself, scripts/package-check.sh: prebuilds (x64, and arm64 run
 // under qemu), npm pack, a fresh install without a compiler, and the no-addon errors.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,7 +52,7 @@ function globbed(): string[] {
     readdirSync(join(root, dir))
       .filter((f) => f.endsWith('.cc'))
       .map((f) => `${dir}/${f}`);
-  return [...list('native'), ...list('native/hash')].sort();
+  return [...list('native'), ...list('native/hash'), ...list('native/format')].sort();
 }
 
 /** The COMPILE_OPTIONS CMakeLists.txt sets on one group of SIMD sources. */
@@ -87,16 +87,23 @@ describe('binding.gyp and CMakeLists.txt build the same addon', () => {
 describe('the npm tarball', () => {
   // Needs g++-aarch64-linux-gnu, qemu-user and `file` (Debian), and the npm registry and Debian's
   // archive for the dependencies and the arm64 node; about a minute on 2 cores.
-  it('installs without a compiler, runs, and explains a missing addon (scripts/package-check.sh)', () => {
+  it('installs without a compiler, runs, and explains a missing addon (scripts/package-check.sh)', async () => {
     // --no-tsc: `npm test` built dist/ already, and rebuilding it here would race the tests that
-    // run the CLI from it.
-    const run = spawnSync('bash', [join(root, 'scripts/package-check.sh'), '--no-tsc'], {
-      cwd: root,
-      encoding: 'utf8',
-      timeout: 400_000,
+    // run the CLI from it. Spawned asynchronously: a minute-long blocking call starves vitest's
+    // worker RPC.
+    const { status, output } = await new Promise<{ status: number | null; output: string }>((resolve, reject) => {
+      const child = spawn('bash', [join(root, 'scripts/package-check.sh'), '--no-tsc'], { cwd: root });
+      let text = '';
+      child.stdout.on('data', (d: Buffer) => (text += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (text += d.toString()));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 400_000);
+      child.on('error', reject);
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ status: code, output: text });
+      });
     });
-    const output = `${run.stdout ?? ''}${run.stderr ?? ''}`;
-    expect(run.status, output.split('\n').slice(-40).join('\n')).toBe(0);
+    expect(status, output.split('\n').slice(-40).join('\n')).toBe(0);
     expect(output).toMatch(/package-check: OK/);
   }, 420_000);
 });

@@ -1,0 +1,383 @@
+// copyFileRange / cloneFileRange: range copies between descriptors the caller opened, run on
+// the libuv thread pool. See fileops.h for the contract and lib/fileops.ts for the JS side.
+#include "fileops.h"
+
+#include <napi.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifdef __linux__
+#include <linux/fs.h>  // FICLONERANGE, struct file_clone_range
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#endif
+
+namespace ds {
+
+namespace {
+
+// The fallback's buffer: large enough that syscalls cost nothing next to the copying.
+constexpr size_t kReadWriteBuffer = size_t{1} << 20;
+
+RangeResult failed(RangeResult r, int err, const char* syscall) {
+  r.error = err;
+  r.syscall = syscall;
+  return r;
+}
+
+#if defined(__linux__) && defined(SYS_copy_file_range)
+// One copy_file_range call at most this much (the kernel caps a call near 2 GiB anyway).
+constexpr uint64_t kCopyChunk = uint64_t{1} << 30;
+
+// Errors that mean "this kernel/filesystem pair can't do copy_file_range here", not "the copy
+// is impossible": pread/pwrite can still do it.
+bool copy_file_range_refused(int err) {
+  return err == EXDEV || err == EINVAL || err == ENOSYS || err == EOPNOTSUPP || err == ENOTSUP;
+}
+#endif
+
+void read_write(int fd_in, uint64_t* off_in, int fd_out, uint64_t* off_out, uint64_t length, RangeResult* r) {
+  std::unique_ptr<uint8_t[]> buffer(new uint8_t[kReadWriteBuffer]);
+  while (r->bytes < length) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(length - r->bytes, kReadWriteBuffer));
+    const ssize_t got = pread(fd_in, buffer.get(), want, static_cast<off_t>(*off_in));
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      *r = failed(*r, errno, "pread");
+      return;
+    }
+    if (got == 0) return;  // end of the input
+    size_t put = 0;
+    while (put < static_cast<size_t>(got)) {
+      const ssize_t n = pwrite(fd_out, buffer.get() + put, static_cast<size_t>(got) - put, static_cast<off_t>(*off_out + put));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        r->bytes += put;
+        *r = failed(*r, errno, "pwrite");
+        return;
+      }
+      put += static_cast<size_t>(n);
+    }
+    *off_in += static_cast<uint64_t>(got);
+    *off_out += static_cast<uint64_t>(got);
+    r->bytes += static_cast<uint64_t>(got);
+  }
+}
+
+}  // namespace
+
+RangeResult copy_range(int fd_in, uint64_t off_in, int fd_out, uint64_t off_out, uint64_t length, CopyMethod method) {
+  RangeResult r;
+  if (length == 0) return r;
+  struct stat in_st {}, out_st {};
+  if (fstat(fd_in, &in_st) != 0) return failed(r, errno, "fstat");
+  if (fstat(fd_out, &out_st) != 0) return failed(r, errno, "fstat");
+  // Overlapping ranges of one file would be smeared by a forward chunked copy.
+  if (in_st.st_dev == out_st.st_dev && in_st.st_ino == out_st.st_ino && off_in < off_out + length &&
+      off_out < off_in + length) {
+    return failed(r, EINVAL, "copy_file_range");
+  }
+  const int out_flags = fcntl(fd_out, F_GETFL);
+  if (out_flags < 0) return failed(r, errno, "fcntl");
+  // pwrite on an O_APPEND descriptor appends whatever the offset says: refuse, as the kernel
+  // does for copy_file_range.
+  if (out_flags & O_APPEND) return failed(r, EBADF, "pwrite");
+
+#if defined(__linux__) && defined(SYS_copy_file_range)
+  if (method != CopyMethod::ReadWrite) {
+    while (r.bytes < length) {
+      loff_t in_pos = static_cast<loff_t>(off_in);
+      loff_t out_pos = static_cast<loff_t>(off_out);
+      const size_t want = static_cast<size_t>(std::min<uint64_t>(length - r.bytes, kCopyChunk));
+      // The raw syscall: old glibc emulated it in user space, which is the fallback's job here.
+      const long n = syscall(SYS_copy_file_range, fd_in, &in_pos, fd_out, &out_pos, want, 0u);
+      if (n > 0) {
+        off_in += static_cast<uint64_t>(n);
+        off_out += static_cast<uint64_t>(n);
+        r.bytes += static_cast<uint64_t>(n);
+        continue;
+      }
+      if (n == 0) {
+        // Normally the end of the input; some pseudo filesystems answer 0 without copying.
+        struct stat now {};
+        if (fstat(fd_in, &now) != 0) return failed(r, errno, "fstat");
+        if (S_ISREG(now.st_mode) && off_in >= static_cast<uint64_t>(now.st_size)) return r;
+        if (method == CopyMethod::CopyFileRange) return failed(r, EOPNOTSUPP, "copy_file_range");
+        break;
+      }
+      if (errno == EINTR) continue;
+      if (method == CopyMethod::CopyFileRange || !copy_file_range_refused(errno)) {
+        return failed(r, errno, "copy_file_range");
+      }
+      break;  // refused: the rest goes through pread/pwrite
+    }
+    if (r.bytes == length) return r;
+  }
+#else
+  if (method == CopyMethod::CopyFileRange) return failed(r, ENOSYS, "copy_file_range");
+#endif
+  read_write(fd_in, &off_in, fd_out, &off_out, length, &r);
+  return r;
+}
+
+CloneResult clone_range(int fd_in, uint64_t off_in, int fd_out, uint64_t off_out, uint64_t length) {
+  CloneResult r;
+  if (length == 0) {
+    r.status = CloneStatus::Cloned;
+    return r;
+  }
+#if defined(__linux__) && defined(FICLONERANGE)
+  struct file_clone_range range {};
+  range.src_fd = fd_in;
+  range.src_offset = off_in;
+  range.src_length = length;
+  range.dest_offset = off_out;
+  for (;;) {
+    if (ioctl(fd_out, FICLONERANGE, &range) == 0) {
+      r.status = CloneStatus::Cloned;
+      return r;
+    }
+    if (errno != EINTR) break;
+  }
+  r.error = errno;
+  // No reflinks here (other filesystem, no support, unaligned range): the caller copies.
+  const bool unsupported = errno == EOPNOTSUPP || errno == ENOTSUP || errno == ENOTTY || errno == EXDEV ||
+                           errno == EINVAL || errno == ENOSYS;
+  r.status = unsupported ? CloneStatus::Unsupported : CloneStatus::Failed;
+  return r;
+#else
+  r.error = ENOSYS;
+  r.status = CloneStatus::Unsupported;
+  return r;
+#endif
+}
+
+std::string errno_name(int err) {
+  switch (err) {
+#define DS_ERRNO(name) \
+  case name:           \
+    return #name;
+    DS_ERRNO(EPERM)
+    DS_ERRNO(ENOENT)
+    DS_ERRNO(EINTR)
+    DS_ERRNO(EIO)
+    DS_ERRNO(ENXIO)
+    DS_ERRNO(EBADF)
+    DS_ERRNO(EAGAIN)
+    DS_ERRNO(ENOMEM)
+    DS_ERRNO(EACCES)
+    DS_ERRNO(EFAULT)
+    DS_ERRNO(EBUSY)
+    DS_ERRNO(EEXIST)
+    DS_ERRNO(EXDEV)
+    DS_ERRNO(ENODEV)
+    DS_ERRNO(ENOTDIR)
+    DS_ERRNO(EISDIR)
+    DS_ERRNO(EINVAL)
+    DS_ERRNO(ENFILE)
+    DS_ERRNO(EMFILE)
+    DS_ERRNO(ENOTTY)
+    DS_ERRNO(ETXTBSY)
+    DS_ERRNO(EFBIG)
+    DS_ERRNO(ENOSPC)
+    DS_ERRNO(ESPIPE)
+    DS_ERRNO(EROFS)
+    DS_ERRNO(EPIPE)
+    DS_ERRNO(ERANGE)
+    DS_ERRNO(ENOSYS)
+    DS_ERRNO(EOVERFLOW)
+    DS_ERRNO(EOPNOTSUPP)
+#if ENOTSUP != EOPNOTSUPP
+    DS_ERRNO(ENOTSUP)
+#endif
+#ifdef EDQUOT
+    DS_ERRNO(EDQUOT)
+#endif
+#ifdef ESTALE
+    DS_ERRNO(ESTALE)
+#endif
+#undef DS_ERRNO
+    default:
+      return "E" + std::to_string(err);
+  }
+}
+
+}  // namespace ds
+
+namespace {
+
+// Rejections for bad arguments carry Node's codes, like fs does.
+Napi::Value rejected(Napi::Env env, Napi::Error error, const char* code) {
+  error.Set("code", Napi::String::New(env, code));
+  auto deferred = Napi::Promise::Deferred::New(env);
+  deferred.Reject(error.Value());
+  return deferred.Promise();
+}
+
+// A descriptor: an integer 0..INT32_MAX.
+bool parse_fd(const Napi::Value& v, int* out) {
+  if (!v.IsNumber()) return false;
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= 0) || d > 2147483647.0 || d != static_cast<double>(static_cast<int64_t>(d))) return false;
+  *out = static_cast<int>(d);
+  return true;
+}
+
+// An offset or length: an integer 0..2^53-1 (exact in a JS number; sums stay below 2^63).
+bool parse_u53(const Napi::Value& v, uint64_t* out) {
+  if (!v.IsNumber()) return false;
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= 0) || d > 9007199254740991.0 || d != static_cast<double>(static_cast<uint64_t>(d))) return false;
+  *out = static_cast<uint64_t>(d);
+  return true;
+}
+
+// An Error shaped like Node's system errors: code, errno (negative, as libuv's), syscall.
+Napi::Value system_error(Napi::Env env, int err, const char* syscall, uint64_t bytes) {
+  const std::string code = ds::errno_name(err);
+  Napi::Error e = Napi::Error::New(env, code + ": " + std::strerror(err) + ", " + syscall);
+  e.Set("code", Napi::String::New(env, code));
+  e.Set("errno", Napi::Number::New(env, -err));
+  e.Set("syscall", Napi::String::New(env, syscall));
+  e.Set("bytesCopied", Napi::Number::New(env, static_cast<double>(bytes)));
+  return e.Value();
+}
+
+struct RangeArgs {
+  int fd_in = -1;
+  uint64_t off_in = 0;
+  int fd_out = -1;
+  uint64_t off_out = 0;
+  uint64_t length = 0;
+};
+
+// Empty string when the five arguments are valid, else the problem (and its Node code).
+std::string parse_range_args(const Napi::CallbackInfo& info, RangeArgs* a, const char** code) {
+  *code = "ERR_INVALID_ARG_TYPE";
+  if (info.Length() < 5) return "expected (fdIn, offIn, fdOut, offOut, length)";
+  for (size_t i = 0; i < 5; ++i) {
+    if (!info[i].IsNumber()) return "fdIn, offIn, fdOut, offOut and length must be numbers";
+  }
+  *code = "ERR_OUT_OF_RANGE";
+  if (!parse_fd(info[0], &a->fd_in)) return "fdIn must be an integer file descriptor >= 0";
+  if (!parse_fd(info[2], &a->fd_out)) return "fdOut must be an integer file descriptor >= 0";
+  if (!parse_u53(info[1], &a->off_in)) return "offIn must be an integer in 0..2^53-1";
+  if (!parse_u53(info[3], &a->off_out)) return "offOut must be an integer in 0..2^53-1";
+  if (!parse_u53(info[4], &a->length)) return "length must be an integer in 0..2^53-1";
+  return {};
+}
+
+class CopyRangeWorker : public Napi::AsyncWorker {
+ public:
+  CopyRangeWorker(Napi::Env env, const RangeArgs& args, ds::CopyMethod method)
+      : Napi::AsyncWorker(env, "deltasync:copyFileRange"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        args_(args),
+        method_(method) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    result_ = ds::copy_range(args_.fd_in, args_.off_in, args_.fd_out, args_.off_out, args_.length, method_);
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (result_.error != 0) {
+      deferred_.Reject(system_error(env, result_.error, result_.syscall, result_.bytes));
+    } else {
+      deferred_.Resolve(Napi::Number::New(env, static_cast<double>(result_.bytes)));
+    }
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  RangeArgs args_;
+  ds::CopyMethod method_;
+  ds::RangeResult result_;
+};
+
+class CloneRangeWorker : public Napi::AsyncWorker {
+ public:
+  CloneRangeWorker(Napi::Env env, const RangeArgs& args)
+      : Napi::AsyncWorker(env, "deltasync:cloneFileRange"), deferred_(Napi::Promise::Deferred::New(env)), args_(args) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    result_ = ds::clone_range(args_.fd_in, args_.off_in, args_.fd_out, args_.off_out, args_.length);
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (result_.status == ds::CloneStatus::Failed) {
+      deferred_.Reject(system_error(env, result_.error, "ioctl(FICLONERANGE)", 0));
+    } else {
+      deferred_.Resolve(Napi::Boolean::New(env, result_.status == ds::CloneStatus::Cloned));
+    }
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  RangeArgs args_;
+  ds::CloneResult result_;
+};
+
+// copyFileRange(fdIn, offIn, fdOut, offOut, length, method?) -> Promise<number>
+// method: 'auto' (default), 'copy_file_range' (no fallback) or 'readwrite'.
+Napi::Value CopyFileRange(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RangeArgs args;
+  const char* code = "";
+  const std::string problem = parse_range_args(info, &args, &code);
+  if (!problem.empty()) {
+    Napi::Error e = std::strcmp(code, "ERR_OUT_OF_RANGE") == 0 ? Napi::Error(Napi::RangeError::New(env, problem))
+                                                               : Napi::Error(Napi::TypeError::New(env, problem));
+    return rejected(env, e, code);
+  }
+  ds::CopyMethod method = ds::CopyMethod::Auto;
+  if (info.Length() > 5 && !info[5].IsUndefined()) {
+    const std::string m = info[5].IsString() ? info[5].As<Napi::String>().Utf8Value() : "";
+    if (m == "auto") method = ds::CopyMethod::Auto;
+    else if (m == "copy_file_range") method = ds::CopyMethod::CopyFileRange;
+    else if (m == "readwrite") method = ds::CopyMethod::ReadWrite;
+    else {
+      return rejected(env, Napi::TypeError::New(env, "method must be 'auto', 'copy_file_range' or 'readwrite'"),
+                      "ERR_INVALID_ARG_VALUE");
+    }
+  }
+  auto* worker = new CopyRangeWorker(env, args, method);
+  Napi::Promise promise = worker->promise();
+  worker->Queue();
+  return promise;
+}
+
+// cloneFileRange(fdIn, offIn, fdOut, offOut, length) -> Promise<boolean>
+Napi::Value CloneFileRange(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RangeArgs args;
+  const char* code = "";
+  const std::string problem = parse_range_args(info, &args, &code);
+  if (!problem.empty()) {
+    Napi::Error e = std::strcmp(code, "ERR_OUT_OF_RANGE") == 0 ? Napi::Error(Napi::RangeError::New(env, problem))
+                                                               : Napi::Error(Napi::TypeError::New(env, problem));
+    return rejected(env, e, code);
+  }
+  auto* worker = new CloneRangeWorker(env, args);
+  Napi::Promise promise = worker->promise();
+  worker->Queue();
+  return promise;
+}
+
+}  // namespace
+
+void register_fileops(Napi::Env env, Napi::Object exports) {
+  exports.Set("copyFileRange", Napi::Function::New(env, CopyFileRange, "copyFileRange"));
+  exports.Set("cloneFileRange", Napi::Function::New(env, CloneFileRange, "cloneFileRange"));
+}
