@@ -18,6 +18,11 @@
         "native/signature_builder.cc",
         "native/match_index.cc",
         "native/matcher.cc",
+        "native/weak.cc",
+        "native/weak_neon.cc",
+        "native/search.cc",
+        "native/search_neon.cc",
+        "native/fileops.cc",
         "native/hash/strong.cc",
         "native/hash/xxh3.cc",
         "native/hash/md4.cc",
@@ -39,13 +44,13 @@
           "target_name": "deltasync_avx2",
           "type": "static_library",
           "cflags_cc": ["-mavx2", "-msse4.1"],
-          "sources": ["native/hash/xxh3_avx2.cc"]
+          "sources": ["native/hash/xxh3_avx2.cc", "native/weak_avx2.cc", "native/search_avx2.cc"]
         },
         {
           "target_name": "deltasync_avx512",
           "type": "static_library",
           "cflags_cc": ["-mavx512f", "-mavx512bw", "-mavx2"],
-          "sources": ["native/hash/xxh3_avx512.cc"]
+          "sources": ["native/hash/xxh3_avx512.cc", "native/weak_avx512.cc", "native/search_avx512.cc"]
         }
       ]
     }]

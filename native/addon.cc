@@ -15,6 +15,8 @@
 #include "rolling.h"
 #include "signature_builder.h"
 
+void register_fileops(Napi::Env env, Napi::Object exports);  // native/fileops.cc
+
 namespace {
 
 using ds::BlockParams;
@@ -353,6 +355,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("simdLevel", Napi::Function::New(env, SimdLevel));
   exports.Set("simdDetected", Napi::Function::New(env, SimdDetected));
   exports.Set("setSimdLevel", Napi::Function::New(env, SetSimdLevel));
+  register_fileops(env, exports);
   return exports;
 }
 

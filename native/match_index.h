@@ -1,5 +1,5 @@
-// Index from weak sums to signature blocks: a bloom-style bitset that rejects most offsets
-// with one L1/L2 load, then buckets of block ids (CSR layout, no per-entry allocation).
+// Index from weak sums to signature blocks: a blocked bloom filter (search.h) that rejects most
+// offsets with one L1/L2 load, then buckets of block ids (CSR layout, no per-entry allocation).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "block_params.h"
+#include "search.h"
 
 namespace ds {
 
@@ -23,18 +24,13 @@ class MatchIndex {
     return std::memcmp(strongs_.data() + block * strong_len_, digest, strong_len_) == 0;
   }
   // The prefilter as plain values, for hot loops: reads through uint8_t pointers may alias
-  // anything, so members would be reloaded on every byte.
-  struct Filter {
-    const uint64_t* bits;
-    unsigned shift;
-    bool maybe(uint64_t weak) const {
-      const uint64_t bit = mix(weak) >> shift;
-      return (bits[bit >> 6] >> (bit & 63)) & 1;
-    }
-  };
-  Filter filter() const { return Filter{bloom_.data(), bloom_shift_}; }
+  // anything, so members would be reloaded on every byte. Every indexed block's weak sum passes it
+  // (so does the matcher's preferred next block, which is always indexed).
+  Prefilter filter() const { return Prefilter{words_.data(), filter_shift_, s1_bias_}; }
   // False means the weak sum is certainly absent.
-  bool maybe(uint64_t weak) const { return filter().maybe(weak); }
+  bool maybe(uint64_t weak) const { return filter().maybe(kind_, weak); }
+  // Starts loading the bucket a later lookup of this weak sum will read (batched candidates).
+  void prefetch(uint64_t weak) const { __builtin_prefetch(starts_.data() + bucket(weak)); }
   // Block ids whose weak sum falls in the same bucket (callers compare the weak sum).
   const uint32_t* bucket_begin(uint64_t weak) const { return ids_.data() + starts_[bucket(weak)]; }
   const uint32_t* bucket_end(uint64_t weak) const { return ids_.data() + starts_[bucket(weak) + 1]; }
@@ -44,11 +40,13 @@ class MatchIndex {
   static uint64_t mix(uint64_t w) { return (w ^ (w >> 29) ^ (w >> 32)) * 0x9E3779B97F4A7C15ull; }
   size_t bucket(uint64_t weak) const { return static_cast<size_t>((mix(weak) << 7) >> bucket_shift_); }
 
+  RollingKind kind_;
   size_t strong_len_;
   std::vector<uint64_t> weaks_;
   std::vector<uint8_t> strongs_;
-  std::vector<uint64_t> bloom_;
-  unsigned bloom_shift_ = 0;
+  std::vector<uint32_t> words_;
+  unsigned filter_shift_ = 0;
+  uint32_t s1_bias_ = 0;
   std::vector<uint32_t> starts_;
   std::vector<uint32_t> ids_;
   unsigned bucket_shift_ = 0;

@@ -9,7 +9,9 @@ Matcher::Matcher(const BlockParams& params, const uint8_t* entries, size_t count
     : params_(params),
       index_(params, entries, count, last_block_len),
       count_(count),
-      last_block_len_(last_block_len) {
+      last_block_len_(last_block_len),
+      search_(search_for(simd_level())),
+      rk_mult_n_(rk_pow_geom(params.block_len).pow) {
   carry_.reserve(params.block_len);
 }
 
@@ -110,10 +112,10 @@ void Matcher::scan(R& roll, const View& v, uint64_t stop_before, MatchOutput* ou
   while (i < stop) {
     if (!win_valid_) {
       if (i + n > avail) break;
-      roll.reset();
-      roll.update(p + i, n);
+      set_state(&roll, window_state(params_.rolling, p + i, n), n, rk_mult_n_);
       win_valid_ = true;
       checked_ = false;
+      rolled_ = 0;
     }
     if (!checked_) {
       const int64_t block = find(roll.digest(), p + i, n);
@@ -127,25 +129,66 @@ void Matcher::scan(R& roll, const View& v, uint64_t stop_before, MatchOutput* ou
       }
       checked_ = true;
     }
-    // Hot path: roll one byte at a time until the prefilter or the preferred block fires.
-    // State lives in locals so the compiler keeps it in registers.
     if (i + n >= avail) break;
     const size_t limit = std::min(avail - n, stop);  // last i we may roll to
+    size_t roll_to = limit;
+    if (search_ && rolled_ < kScalarLead) roll_to = std::min(limit, i + (kScalarLead - rolled_));
+
+    if (search_ && rolled_ >= kScalarLead && limit - i >= kMinBatch) {
+      // Long stretch without a match: find the windows that pass the prefilter in one batch, then
+      // look up only those, in order. Nothing in the batch depends on matcher state: the
+      // preferred next block is indexed, so it passes the filter like any other.
+      const size_t count = std::min(limit - i, std::min(std::max(rolled_, kMinBatch), kMaxBatchWindows));
+      const size_t cap = count / 64 + 256;  // ~6x the filter's pass rate; denser overflows
+      if (candidates_.size() < cap) candidates_.resize(cap);
+      const SearchTask task{params_.rolling, p, n, i, count, state_of(roll), rk_mult_n_, index_.filter()};
+      WindowState end;
+      const size_t found = search_(task, candidates_.data(), cap, &end);
+      if (found != kSearchOverflow) {
+        bool matched = false;
+        constexpr size_t kAhead = 8;  // bucket loads in flight while earlier candidates are looked up
+        for (size_t c = 0; c < std::min(found, kAhead); ++c) index_.prefetch(candidates_[c].digest);
+        for (size_t c = 0; c < found && !matched; ++c) {
+          if (c + kAhead < found) index_.prefetch(candidates_[c + kAhead].digest);
+          const Candidate& cand = candidates_[c];
+          const int64_t block = find(cand.digest, p + cand.offset, n);
+          if (block < 0) continue;
+          emit_literal(p + lit, cand.offset - lit, out);
+          emit_copy(static_cast<size_t>(block), n, out);
+          i = cand.offset + n;
+          lit = i;
+          win_valid_ = false;
+          matched = true;
+        }
+        if (matched) continue;
+        set_state(&roll, end, n, rk_mult_n_);
+        i += count;
+        rolled_ += count;
+        checked_ = true;
+        continue;
+      }
+      // Too many windows pass (repetitive data): batching does not pay here. Roll this stretch
+      // byte by byte, and start batches small again afterwards.
+      roll_to = i + count;
+      rolled_ = 0;
+    }
+
+    // Roll one byte at a time until the prefilter fires. State lives in locals so the compiler
+    // keeps it in registers.
     bool hit = false;
-    const uint64_t next_weak = next_weak_;
-    const bool has_next = has_next_;
-    const MatchIndex::Filter filter = index_.filter();
+    const size_t from = i;
+    const Prefilter filter = index_.filter();
     R r = roll;
-    while (i < limit) {
+    while (i < roll_to) {
       r.rotate(p[i], p[i + n]);
       ++i;
-      const uint64_t w = r.digest();
-      if ((has_next && w == next_weak) || filter.maybe(w)) {
+      if (filter.maybe(R::kind, r.digest())) {
         hit = true;
         break;
       }
     }
     roll = r;
+    rolled_ += i - from;
     checked_ = !hit;
   }
   pos_ = v.base + i;
@@ -168,6 +211,9 @@ void Matcher::run_scan(const View& v, uint64_t stop_before, MatchOutput* out) {
 void Matcher::update(const uint8_t* data, size_t len, MatchOutput* out) {
   const size_t n = params_.block_len;
   seen_ += len;
+  // Room for the worst case (all literal) up front: growing the buffer would copy it repeatedly.
+  // Untouched capacity costs address space only.
+  out->literals.reserve(out->literals.size() + carry_.size() + len);
   if (count_ == 0) {  // nothing to match against: all literal
     emit_literal(carry_.data(), carry_.size(), out);
     emit_literal(data, len, out);

@@ -12,6 +12,7 @@
 
 #include "block_params.h"
 #include "match_index.h"
+#include "search.h"
 
 namespace ds {
 
@@ -46,6 +47,18 @@ class Matcher {
   // Matches the tail (short windows) and flushes. No updates afterwards.
   void finish(MatchOutput* out);
   const MatchStats& stats() const { return stats_; }
+  // Which batched search runs on long no-match stretches: by default the variant of the SIMD
+  // level in force when the matcher was made; nullptr rolls byte by byte. For tests, which check
+  // that every choice gives the same ops.
+  void set_search(SearchFn fn) { search_ = fn; }
+
+  // Windows rolled byte by byte after a fresh window before batches start (short resyncs after an
+  // edit stay cheap), and the first and largest batch. Batches grow with the stretch, so the work
+  // past a match that ends one is bounded by the stretch itself; large ones amortise starting
+  // their lanes (one window's sum per lane).
+  static constexpr size_t kScalarLead = 512;
+  static constexpr size_t kMinBatch = 2048;
+  static constexpr size_t kMaxBatchWindows = kMaxBatch;
 
  private:
   struct View {
@@ -88,6 +101,10 @@ class Matcher {
   bool has_next_ = false;
   size_t next_block_ = 0;
   uint64_t next_weak_ = 0;
+  SearchFn search_ = nullptr;
+  uint32_t rk_mult_n_ = 1;  // M^n, RabinKarp windows
+  size_t rolled_ = 0;       // windows rolled since the last fresh window
+  std::vector<Candidate> candidates_;
   // Rolling state of every kind; only the one of params_.rolling is used.
   Ds64 ds64_;
   Rollsum rollsum_;

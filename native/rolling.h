@@ -21,6 +21,7 @@ inline size_t weak_width(RollingKind kind) { return kind == RollingKind::Ds64 ? 
 constexpr uint32_t kCharOffset = 31;
 
 struct Ds64 {
+  static constexpr RollingKind kind = RollingKind::Ds64;
   uint32_t count = 0, s1 = 0, s2 = 0;
   void reset() { count = s1 = s2 = 0; }
   void update(const uint8_t* p, size_t n) {
@@ -51,6 +52,7 @@ struct Ds64 {
 };
 
 struct Rollsum {
+  static constexpr RollingKind kind = RollingKind::Rollsum;
   uint32_t count = 0, s1 = 0, s2 = 0;
   void reset() { count = s1 = s2 = 0; }
   void update(const uint8_t* p, size_t n) {
@@ -82,6 +84,7 @@ struct Rollsum {
 };
 
 struct RabinKarp {
+  static constexpr RollingKind kind = RollingKind::RabinKarp;
   static constexpr uint32_t kSeed = 1;
   static constexpr uint32_t kMult = 0x08104225u;
   static constexpr uint32_t kInvMult = 0x98f009adu;  // kMult * kInvMult == 1 (mod 2^32)
@@ -118,7 +121,8 @@ struct RabinKarp {
 
 static_assert(RabinKarp::kMult * RabinKarp::kInvMult == 1u, "inverse multiplier");
 
-// Weak checksum of one whole window, by kind (signature building, tests).
+// Weak checksum of one whole window, by kind: the byte-at-a-time reference (weak.h has the
+// vectorised equivalent the signature builder and matcher use).
 inline uint64_t rolling_digest(RollingKind kind, const uint8_t* p, size_t n) {
   switch (kind) {
     case RollingKind::Ds64: { Ds64 s; s.update(p, n); return s.digest(); }

@@ -4,12 +4,13 @@
 #include <cstring>
 
 #include "parallel.h"
+#include "weak.h"
 
 namespace ds {
 
 void block_entry(const BlockParams& params, const uint8_t* block, size_t len, uint8_t* out) {
   const size_t width = weak_width(params.rolling);
-  store_be(out, rolling_digest(params.rolling, block, len), width);
+  store_be(out, weak_digest(params.rolling, block, len), width);
   uint8_t strong[kMaxStrongLen];
   strong_sum(params.strong, block, len, strong);
   std::memcpy(out + width, strong, params.strong_len);

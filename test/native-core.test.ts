@@ -1,0 +1,321 @@
+// The native core (rolling sums, batched candidate search, matcher) at two levels:
+//  - the standalone core test program (native/test/core_test.cc): every SIMD variant against the
+//    scalar one and against direct references, matcher round trips on random edits; built and
+//    run here, and cross-built for aarch64 and run under qemu when the cross tools are installed;
+//  - through the addon: with each SIMD level this CPU has forced by native.setSimdLevel(), the
+//    signature entries and the matcher's ops, literals and counters must be bit-for-bit those of
+//    the scalar level, the ops must rebuild the new data, and the weak sums must equal an
+//    independent TypeScript implementation of the three rolling checksums.
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { native, type RollingKind } from '../lib/native.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const BUILD_SH = join(ROOT, 'native', 'test', 'build_core.sh');
+const KINDS: RollingKind[] = ['ds64', 'rollsum', 'rabinkarp'];
+const LEVELS = ['scalar', 'sse41', 'avx2', 'avx512', 'neon'];
+
+/** xorshift32 stream: deterministic data, so a failure names a reproducible seed. */
+function rng(seed: number): () => number {
+  let x = (seed * 2654435761) >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x;
+  };
+}
+
+function randomBytes(len: number, next: () => number, alphabet?: string): Buffer {
+  const out = Buffer.alloc(len);
+  for (let i = 0; i < len; i++) {
+    out[i] = alphabet ? alphabet.charCodeAt(next() % alphabet.length) : next() & 0xff;
+  }
+  return out;
+}
+
+// ---- Reference rolling checksums, written from their definitions (no shared code with C++) ----
+
+/** ds64: s1 = Σ (x + 31), s2 = Σ (n - j)(x_j + 31), both mod 2^32, digest s2·2^32 + s1. */
+function ds64Ref(data: Uint8Array): bigint {
+  let s1 = 0;
+  let s2 = 0;
+  for (const x of data) {
+    s1 = (s1 + x + 31) >>> 0;
+    s2 = (s2 + s1) >>> 0;
+  }
+  return (BigInt(s2) << 32n) | BigInt(s1);
+}
+
+/** librsync rollsum: the same sums, 16 bits each, digest (s2 << 16) | s1. */
+function rollsumRef(data: Uint8Array): bigint {
+  let s1 = 0;
+  let s2 = 0;
+  for (const x of data) {
+    s1 = (s1 + x + 31) & 0xffff;
+    s2 = (s2 + s1) & 0xffff;
+  }
+  return BigInt(((s2 << 16) | s1) >>> 0);
+}
+
+/** librsync RabinKarp: h = h·0x08104225 + x mod 2^32, starting from 1. */
+function rabinkarpRef(data: Uint8Array): bigint {
+  let h = 1;
+  for (const x of data) h = (Math.imul(h, 0x08104225) + x) >>> 0;
+  return BigInt(h);
+}
+
+const REFERENCE: Record<RollingKind, (d: Uint8Array) => bigint> = {
+  ds64: ds64Ref,
+  rollsum: rollsumRef,
+  rabinkarp: rabinkarpRef,
+};
+
+// ---- Driving the addon ----
+
+interface Params {
+  blockLen: number;
+  rolling: RollingKind;
+  strong: 'xxh3';
+  strongLen: number;
+}
+
+async function signatureEntries(p: Params, basis: Buffer, chunk: number): Promise<Buffer> {
+  const sb = new native.SignatureBuilder(p);
+  const parts: Buffer[] = [];
+  for (let o = 0; o < basis.length; o += chunk) parts.push(await sb.update(basis.subarray(o, o + chunk)));
+  parts.push(sb.final());
+  return Buffer.concat(parts);
+}
+
+interface MatchRun {
+  ops: number[];
+  literals: Buffer;
+  stats: ReturnType<ReturnType<typeof makeMatcher>['stats']>;
+}
+
+function makeMatcher(p: Params, entries: Buffer, lastBlockLen: number) {
+  const entrySize = native.weakWidth(p.rolling) + p.strongLen;
+  return new native.Matcher({ ...p, blocks: entries, blockCount: entries.length / entrySize, lastBlockLen });
+}
+
+/** Feeds `data` in the given piece sizes; ops come back in canonical form (merged runs). */
+async function runMatcher(p: Params, entries: Buffer, lastBlockLen: number, data: Buffer, pieces: number[]): Promise<MatchRun> {
+  const m = makeMatcher(p, entries, lastBlockLen);
+  const ops: number[] = [];
+  const literals: Buffer[] = [];
+  const add = (r: { ops: Float64Array; literals: Buffer }) => {
+    for (let i = 0; i < r.ops.length; i += 3) {
+      const [kind, a, b] = [r.ops[i], r.ops[i + 1], r.ops[i + 2]];
+      const n = ops.length;
+      if (kind === 1 && n >= 3 && ops[n - 3] === 1) ops[n - 2] += a;
+      else if (kind === 0 && n >= 3 && ops[n - 3] === 0 && ops[n - 2] + ops[n - 1] === a) ops[n - 1] += b;
+      else ops.push(kind, a, b);
+    }
+    literals.push(r.literals);
+  };
+  let pos = 0;
+  for (const len of pieces) {
+    add(await m.update(data.subarray(pos, pos + len)));
+    pos += len;
+  }
+  add(await m.final());
+  return { ops, literals: Buffer.concat(literals), stats: m.stats() };
+}
+
+function apply(basis: Buffer, run: MatchRun): Buffer {
+  const out: Buffer[] = [];
+  let lit = 0;
+  for (let i = 0; i < run.ops.length; i += 3) {
+    const [kind, a, b] = [run.ops[i], run.ops[i + 1], run.ops[i + 2]];
+    if (kind === 0) {
+      out.push(basis.subarray(a, a + b));
+    } else {
+      out.push(run.literals.subarray(lit, lit + a));
+      lit += a;
+    }
+  }
+  expect(lit).toBe(run.literals.length);
+  return Buffer.concat(out);
+}
+
+/** An edited copy of the basis: long random inserts (so the batched search runs), deletions,
+ * overwrites, a moved range, and one-byte prepend/append. */
+function edit(basis: Buffer, next: () => number, alphabet?: string): Buffer {
+  let out = basis;
+  const edits = 6 + (next() % 8);
+  for (let e = 0; e < edits; e++) {
+    const at = next() % (out.length + 1);
+    switch (next() % 8) {
+      case 0:
+      case 6:
+      case 7:
+        out = Buffer.concat([out.subarray(0, at), randomBytes(3000 + (next() % 200_000), next, alphabet), out.subarray(at)]);
+        break;
+      case 1:
+        out = Buffer.concat([out.subarray(0, at), out.subarray(Math.min(out.length, at + (next() % 50_000)))]);
+        break;
+      case 2: {
+        const len = Math.min(out.length - at, next() % 20_000);
+        out = Buffer.concat([out.subarray(0, at), randomBytes(len, next, alphabet), out.subarray(at + len)]);
+        break;
+      }
+      case 3: {
+        const len = Math.min(out.length - at, next() % 100_000);
+        const piece = Buffer.from(out.subarray(at, at + len));
+        const rest = Buffer.concat([out.subarray(0, at), out.subarray(at + len)]);
+        const to = next() % (rest.length + 1);
+        out = Buffer.concat([rest.subarray(0, to), piece, rest.subarray(to)]);
+        break;
+      }
+      case 4:
+        out = Buffer.concat([Buffer.from([next() & 0xff]), out]);
+        break;
+      default:
+        out = Buffer.concat([out, Buffer.from([next() & 0xff])]);
+    }
+  }
+  return out;
+}
+
+function pieces(total: number, next: () => number): number[] {
+  const out: number[] = [];
+  for (let left = total; left > 0; ) {
+    const len = Math.min(left, next() % 4 === 0 ? next() % 5000 : 1 + (next() % (3 << 20)));
+    out.push(len);
+    left -= len;
+  }
+  return out;
+}
+
+// ---- Tests ----
+
+describe('native core test program', () => {
+  let buildDir: string;
+  beforeAll(() => {
+    buildDir = mkdtempSync(join(tmpdir(), 'deltasync-core-'));
+  });
+  afterAll(() => {
+    rmSync(buildDir, { recursive: true, force: true });
+  });
+
+  function build(arch: string): string {
+    const r = spawnSync('sh', [BUILD_SH, arch, buildDir], { encoding: 'utf8' });
+    expect(r.status, `build_core.sh ${arch} failed:\n${r.stderr}`).toBe(0);
+    return r.stdout.trim().split('\n').pop()!;
+  }
+
+  function expectPassed(r: ReturnType<typeof spawnSync>, what: string): void {
+    const out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
+    expect(r.error, `${what}: ${r.error}`).toBeUndefined();
+    expect(r.status, `${what} failed:\n${out.slice(-4000)}`).toBe(0);
+    expect(out).toMatch(/ 0 failed/);
+  }
+
+  test('every SIMD variant agrees with the scalar one; matcher round trips and reference ops', () => {
+    const program = build(process.arch === 'arm64' ? 'aarch64' : 'x86_64');
+    const r = spawnSync(program, ['all'], { encoding: 'utf8', timeout: 300_000 });
+    expectPassed(r, 'core_test all');
+    // The run must have covered a SIMD variant where the CPU has one.
+    const levels = /SIMD levels here:(.*)/.exec(String(r.stdout))?.[1] ?? '';
+    if (native.simdDetected() !== 'scalar') expect(levels).toContain(native.simdDetected());
+  });
+
+  const haveCross =
+    process.arch === 'x64' &&
+    spawnSync('aarch64-linux-gnu-g++', ['--version']).status === 0 &&
+    spawnSync('qemu-aarch64', ['--version']).status === 0;
+  test.skipIf(!haveCross)('aarch64 build under qemu: NEON agrees with scalar, round trips hold', () => {
+    const program = build('aarch64');
+    const r = spawnSync('qemu-aarch64', [program, 'all', '--quick'], { encoding: 'utf8', timeout: 300_000 });
+    expectPassed(r, 'qemu-aarch64 core_test all');
+    expect(String(r.stdout)).toMatch(/SIMD levels here: scalar neon/);
+  });
+});
+
+describe('addon: rolling sums', () => {
+  test('rollingDigest equals the TypeScript definitions (lengths 0..2100 and large)', () => {
+    const next = rng(11);
+    const data = randomBytes(300_000, next);
+    const lengths = [...Array.from({ length: 2101 }, (_, i) => i), 65_535, 65_536, 100_003, 300_000];
+    for (const len of lengths) {
+      const start = next() % (data.length - len + 1);
+      const window = data.subarray(start, start + len);
+      for (const kind of KINDS) {
+        expect(native.rollingDigest(kind, window), `${kind} len ${len}`).toBe(REFERENCE[kind](window));
+      }
+    }
+    // All-0xff windows: the largest partial sums the vector code sees.
+    const ones = Buffer.alloc(70_000, 0xff);
+    for (const kind of KINDS) expect(native.rollingDigest(kind, ones)).toBe(REFERENCE[kind](ones));
+  });
+});
+
+describe('addon: every SIMD level gives the scalar level\'s results bit for bit', () => {
+  const detected = native.simdLevel();
+  const supported = LEVELS.filter((l) => {
+    const ok = native.setSimdLevel(l);
+    return ok;
+  });
+  native.setSimdLevel(detected);
+  afterAll(() => {
+    native.setSimdLevel(detected);
+  });
+
+  test('the levels this CPU reports include scalar and the detected one', () => {
+    expect(supported).toContain('scalar');
+    expect(supported).toContain(native.simdDetected());
+    expect(() => native.setSimdLevel('mmx')).toThrow(/unknown SIMD level/);
+    native.setSimdLevel(detected);
+  });
+
+  const cases: { kind: RollingKind; blockLen: number; texture: string; known: boolean; seed: number }[] = [];
+  let seed = 100;
+  for (const kind of KINDS) {
+    for (const blockLen of [700, 2048, 16_384]) {
+      for (const texture of ['random', 'text']) cases.push({ kind, blockLen, texture, known: seed % 2 === 0, seed: seed++ });
+    }
+  }
+
+  test.each(cases)('$kind block $blockLen $texture data, last block known: $known', async ({ kind, blockLen, texture, known, seed }) => {
+    const next = rng(seed);
+    const alphabet = texture === 'text' ? 'etaoin shrdlu\n' : undefined;
+    const basis = randomBytes(600_000 + (next() % 1_000_000), next, alphabet);
+    const data = edit(basis, next, alphabet);
+    const p: Params = { blockLen, rolling: kind, strong: 'xxh3', strongLen: 12 };
+    const split = pieces(data.length, next);
+    const lastBlockLen = known ? basis.length - Math.floor((basis.length - 1) / blockLen) * blockLen : 0;
+
+    native.setSimdLevel('scalar');
+    const refEntries = await signatureEntries(p, basis, 1 << 20);
+    const ref = await runMatcher(p, refEntries, lastBlockLen, data, split);
+    expect(apply(basis, ref).equals(data), 'scalar round trip').toBe(true);
+    for (const level of supported) {
+      expect(native.setSimdLevel(level)).toBe(true);
+      const entries = await signatureEntries(p, basis, 3 << 20);
+      expect(entries.equals(refEntries), `${level} signature entries`).toBe(true);
+      const got = await runMatcher(p, entries, lastBlockLen, data, pieces(data.length, next));
+      expect(got.ops, `${level} ops`).toEqual(ref.ops);
+      expect(got.literals.equals(ref.literals), `${level} literals`).toBe(true);
+      expect(got.stats, `${level} counters`).toEqual(ref.stats);
+    }
+    native.setSimdLevel(detected);
+  });
+
+  test('DELTASYNC_SIMD=scalar forces the scalar level in a new process', () => {
+    const script = `process.stdout.write(require('node-gyp-build')(${JSON.stringify(ROOT)}).simdLevel())`;
+    const r = spawnSync(process.execPath, ['-e', script], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, DELTASYNC_SIMD: 'scalar' },
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe('scalar');
+  });
+});
