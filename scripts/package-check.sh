@@ -12,7 +12,7 @@
 #          checks `npx deltasync --version`, a CLI signature/delta/patch round trip and
 #          `import { signature } from 'deltasync'`
 #       5. removes the prebuilds from that installed copy and checks the import then fails
-#          with the plain "no native addon ... Fix: ..." message
+#          with the plain "no usable native addon ... Fix: ..." message (code ERR_NO_ADDON)
 #
 #   scripts/package-check.sh --addon FILE [--node CMD]
 #       only the addon round trip, against one .node file (e.g. the cmake-js build:
@@ -275,10 +275,10 @@ got=$(cd "$app" && node --input-type=module -e "import { signature } from 'delta
 status=$?
 set -e
 [[ $status -ne 0 ]] || fail "importing deltasync without any addon succeeded?"
-for want in "no native addon for linux-$(node -p process.arch)" "No prebuilt binary matched" "Fix: install a C++17 compiler"; do
+for want in "ERR_NO_ADDON" "no usable native addon for linux-$(node -p process.arch)" "no prebuilt binary loaded" "Fix: install a C++17 compiler"; do
   [[ "$got" == *"$want"* ]] || fail "the no-addon error lacks '$want'; it was: $got"
 done
-step "no prebuild, import: $(printf '%s\n' "$got" | grep -m1 '^Error: deltasync: no native addon')"
+step "no prebuild, import: $(printf '%s\n' "$got" | grep -m1 'no usable native addon')"
 
 # --- 6. the same at install time: a tarball without prebuilds, and no compiler ---------------
 # npm shows an install script's output only when it fails; the last line must be ours, not
