@@ -76,7 +76,7 @@ export class DeltaEngine {
     if (this.matcher) {
       // The whole-file hash runs on the thread pool beside the matcher.
       const [result] = await Promise.all([this.matcher.update(chunk), this.hasher?.update(chunk)]);
-      this.apply(result);
+      this.apply(result, chunk);
     } else {
       await this.hasher?.update(chunk);
       this.addLiteral(chunk);
@@ -105,13 +105,17 @@ export class DeltaEngine {
     return out;
   }
 
-  private apply(result: MatchResult): void {
+  /** `chunk`: the data of the update() that produced `result` (kind-2 literals point into it). */
+  private apply(result: MatchResult, chunk?: Buffer): void {
     const { ops, literals } = result;
     let litPos = 0;
     for (let i = 0; i + 2 < ops.length; i += 3) {
       const a = ops[i + 1]!;
       if (ops[i] === 0) {
         this.addCopy(a, ops[i + 2]!);
+      } else if (ops[i] === 2) {
+        if (!chunk) throw new Error('deltasync: matcher referenced input outside update()');
+        this.addLiteral(chunk.subarray(a, a + ops[i + 2]!));
       } else {
         this.addLiteral(literals.subarray(litPos, litPos + a));
         litPos += a;

@@ -21,8 +21,11 @@ export interface BlockParams {
 
 /**
  * Result of feeding the matcher. `ops` holds triples [kind, a, b]:
- * kind 0 = COPY (a = basis offset, b = length), kind 1 = LITERAL (a = length, b unused; the
- * bytes are the next `a` bytes of `literals`). Consecutive block copies arrive merged.
+ * kind 0 = COPY (a = basis offset, b = length);
+ * kind 1 = LITERAL (a = length, b unused; the bytes are the next `a` bytes of `literals`);
+ * kind 2 = LITERAL still inside the chunk passed to this update() (a = offset in that chunk,
+ * b = length): not copied, so the caller must keep the chunk unchanged while it uses them.
+ * Consecutive block copies arrive merged (also across calls).
  */
 export interface MatchResult {
   ops: Float64Array;

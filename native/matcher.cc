@@ -79,6 +79,17 @@ void Matcher::emit_literal(const uint8_t* p, size_t len, MatchOutput* out) {
   flush_copy(out);
   auto& ops = out->ops;
   const size_t n = ops.size();
+  const uintptr_t at = reinterpret_cast<uintptr_t>(p), base = reinterpret_cast<uintptr_t>(out->input);
+  const bool in_input = out->input && at >= base && at + len <= base + out->input_len;
+  if (in_input) {
+    const double offset = static_cast<double>(at - base);
+    if (n >= 3 && ops[n - 3] == 2 && ops[n - 2] + ops[n - 1] == offset) {
+      ops[n - 1] += static_cast<double>(len);
+    } else {
+      ops.insert(ops.end(), {2.0, offset, static_cast<double>(len)});
+    }
+    return;
+  }
   if (n >= 3 && ops[n - 3] == 1) {
     ops[n - 2] += static_cast<double>(len);
   } else {
@@ -211,9 +222,8 @@ void Matcher::run_scan(const View& v, uint64_t stop_before, MatchOutput* out) {
 void Matcher::update(const uint8_t* data, size_t len, MatchOutput* out) {
   const size_t n = params_.block_len;
   seen_ += len;
-  // Room for the worst case (all literal) up front: growing the buffer would copy it repeatedly.
-  // Untouched capacity costs address space only.
-  out->literals.reserve(out->literals.size() + carry_.size() + len);
+  out->input = data;
+  out->input_len = len;
   if (count_ == 0) {  // nothing to match against: all literal
     emit_literal(carry_.data(), carry_.size(), out);
     emit_literal(data, len, out);

@@ -17,9 +17,14 @@
 namespace ds {
 
 struct MatchOutput {
-  // Triples: kind (0 copy, 1 literal), a, b — see lib/native.ts.
+  // Triples: kind, a, b — see lib/native.ts. 0 copy (basis offset, length); 1 literal (length,
+  // bytes appended to `literals`); 2 literal still in the caller's input chunk (offset in the
+  // chunk, length): most literal bytes are never copied, which matters on unrelated data.
   std::vector<double> ops;
   std::vector<uint8_t> literals;
+  // The chunk given to update(), so literals inside it can be referenced instead of copied.
+  const uint8_t* input = nullptr;
+  size_t input_len = 0;
   void clear() {
     ops.clear();
     literals.clear();

@@ -110,19 +110,30 @@ async function runMatcher(p: Params, entries: Buffer, lastBlockLen: number, data
   const m = makeMatcher(p, entries, lastBlockLen);
   const ops: number[] = [];
   const literals: Buffer[] = [];
-  const add = (r: { ops: Float64Array; literals: Buffer }) => {
+  // Kind 2 (literal bytes referenced in the input chunk) is canonically a plain literal.
+  const add = (r: { ops: Float64Array; literals: Buffer }, chunk?: Buffer) => {
+    let litPos = 0;
     for (let i = 0; i < r.ops.length; i += 3) {
-      const [kind, a, b] = [r.ops[i], r.ops[i + 1], r.ops[i + 2]];
+      let [kind, a, b] = [r.ops[i], r.ops[i + 1], r.ops[i + 2]];
+      if (kind === 2) {
+        if (!chunk) throw new Error('input-referenced literal without an input chunk');
+        literals.push(chunk.subarray(a, a + b));
+        [kind, a, b] = [1, b, 0];
+      } else if (kind === 1) {
+        literals.push(r.literals.subarray(litPos, litPos + a));
+        litPos += a;
+      }
       const n = ops.length;
       if (kind === 1 && n >= 3 && ops[n - 3] === 1) ops[n - 2] += a;
       else if (kind === 0 && n >= 3 && ops[n - 3] === 0 && ops[n - 2] + ops[n - 1] === a) ops[n - 1] += b;
       else ops.push(kind, a, b);
     }
-    literals.push(r.literals);
+    expect(litPos).toBe(r.literals.length);
   };
   let pos = 0;
   for (const len of pieces) {
-    add(await m.update(data.subarray(pos, pos + len)));
+    const chunk = data.subarray(pos, pos + len);
+    add(await m.update(chunk), chunk);
     pos += len;
   }
   add(await m.final());

@@ -337,6 +337,10 @@ struct Delta {
     for (size_t i = 0; i + 2 < out.ops.size(); i += 3) {
       const int kind = static_cast<int>(out.ops[i]);
       const uint64_t a = static_cast<uint64_t>(out.ops[i + 1]), b = static_cast<uint64_t>(out.ops[i + 2]);
+      if (kind == 2) {  // literal referenced in the input chunk: canonically a plain literal
+        add(1, b, 0, out.input + a);
+        continue;
+      }
       add(kind, a, b, out.literals.data() + lit);
       if (kind == 1) lit += a;
     }
