@@ -73,11 +73,16 @@ export class InputSource {
     throw new DeltaSyncError('ERR_USAGE', `${what} must be a Buffer/Uint8Array, a file path, a readable stream or an async iterable`);
   }
 
-  /** The input in chunks of about chunkSize bytes (the last may be shorter; none is empty). */
-  async *chunks(): AsyncGenerator<Buffer> {
+  /**
+   * The input in chunks of about chunkSize bytes (the last may be shorter; none is empty).
+   * `reuseBuffers`: file chunks come from two buffers used in turn, so a chunk is only valid
+   * until the consumer asks for the next one — for consumers that keep nothing (signatures),
+   * it saves a fresh, page-faulting allocation per chunk.
+   */
+  async *chunks(options: { reuseBuffers?: boolean } = {}): AsyncGenerator<Buffer> {
     const input = this.input;
     if (typeof input === 'string') {
-      yield* this.fileChunks(input);
+      yield* this.fileChunks(input, options.reuseBuffers === true);
     } else if (input instanceof Uint8Array) {
       const buf = toBuffer(input, this.name);
       for (let pos = 0; pos < buf.length; pos += this.chunkSize) yield buf.subarray(pos, pos + this.chunkSize);
@@ -86,14 +91,23 @@ export class InputSource {
     }
   }
 
-  private async *fileChunks(path: string): AsyncGenerator<Buffer> {
+  private async *fileChunks(path: string, reuseBuffers: boolean): AsyncGenerator<Buffer> {
     const handle = this.handle;
     if (!handle) throw new Error('deltasync: input already closed');
     // Small files get a buffer their size (+1 to see the end), not a whole chunk.
     const wantAt = (position: number): number =>
       this.size === undefined ? this.chunkSize : Math.min(this.chunkSize, Math.max(64 * 1024, this.size - position + 1));
+    // One chunk is with the consumer while the next is being read: two buffers suffice.
+    const pool: Buffer[] = [];
+    let turn = 0;
+    const bufferFor = (length: number): Buffer => {
+      if (!reuseBuffers) return Buffer.allocUnsafe(length);
+      const slot = turn++ % 2;
+      if (!pool[slot] || pool[slot]!.length < length) pool[slot] = Buffer.allocUnsafe(Math.max(length, this.chunkSize));
+      return pool[slot]!.subarray(0, length);
+    };
     const readAt = async (position: number): Promise<{ chunk: Buffer; full: boolean }> => {
-      const buf = Buffer.allocUnsafe(wantAt(position));
+      const buf = bufferFor(wantAt(position));
       let filled = 0;
       try {
         while (filled < buf.length) {

@@ -263,7 +263,8 @@ export async function signature(input: Input, options?: SignatureOptions): Promi
     const params = resolveSignatureParams(options, src.size);
     const collector = new EntryCollector(params);
     const parts: Buffer[] = [];
-    for await (const chunk of src.chunks()) parts.push(await collector.update(chunk));
+    // The native builder keeps no reference to a chunk once update() resolves.
+    for await (const chunk of src.chunks({ reuseBuffers: true })) parts.push(await collector.update(chunk));
     parts.push(collector.final());
     return new Signature({
       ...params,
