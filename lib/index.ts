@@ -12,4 +12,4 @@ export { SignatureCache, SignatureRecorder, defaultCacheDir, acceptableParams, D
 export type { FileIdentity, SignatureCacheOptions, LookupOptions, SignatureCacheCounters } from './sigcache.js';
 export { copyRange, copyFileRange, cloneFileRange } from './fileops.js';
 export type { CopyRangeOptions, CopyRangeResult } from './fileops.js';
-// sync: export * from './sync/index.js' goes here (added by the sync work).
+export * from './sync/index.js';
