@@ -1,11 +1,10 @@
 // Deltas: match new data against a signature (native matcher) and encode the ops.
 import { performance } from 'node:perf_hooks';
 import { Transform } from 'node:stream';
-import type { TransformCallback } from 'node:stream';
 import { DeltaSyncError } from './errors.js';
 import { createDeltaEncoder } from './format/detect.js';
 import type { DeltaEncoder } from './format/ops.js';
-import { CHUNK_SIZE, InputSource, writeAtomically } from './io.js';
+import { CHUNK_SIZE, ChunkingTransform, InputSource, writeAtomically } from './io.js';
 import type { Input } from './io.js';
 import { native } from './native.js';
 import type { MatchResult, NativeHasher, NativeMatcher } from './native.js';
@@ -187,13 +186,11 @@ export async function delta(sig: Signature | Uint8Array, input: Input): Promise<
 }
 
 /** Transform: new data in, delta bytes out (format = the signature's). */
-class DeltaStream extends Transform {
+class DeltaStream extends ChunkingTransform {
   private readonly engine: DeltaEngine;
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
 
   constructor(sig: Signature) {
-    super();
+    super('delta stream');
     this.engine = new DeltaEngine(sig);
   }
 
@@ -201,37 +198,12 @@ class DeltaStream extends Transform {
     return this.engine.stats;
   }
 
-  override _transform(chunk: unknown, _encoding: BufferEncoding, callback: TransformCallback): void {
-    if (!(chunk instanceof Uint8Array)) {
-      callback(new DeltaSyncError('ERR_USAGE', 'delta stream: write Buffers/Uint8Arrays'));
-      return;
-    }
-    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    this.pending.push(buf);
-    this.pendingBytes += buf.length;
-    if (this.pendingBytes < CHUNK_SIZE) {
-      callback();
-      return;
-    }
-    this.process().then(() => callback(), callback);
-  }
-
-  override _flush(callback: TransformCallback): void {
-    this.process()
-      .then(() => this.engine.finish())
-      .then((parts) => {
-        for (const p of parts) this.push(p);
-        callback();
-      })
-      .catch(callback);
-  }
-
-  private async process(): Promise<void> {
-    if (this.pendingBytes === 0) return;
-    const data = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
-    this.pending = [];
-    this.pendingBytes = 0;
+  protected async processChunk(data: Buffer): Promise<void> {
     for (const p of await this.engine.update(data)) this.push(p);
+  }
+
+  protected async finish(): Promise<void> {
+    for (const p of await this.engine.finish()) this.push(p);
   }
 }
 

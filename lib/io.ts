@@ -4,7 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { open, rename, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
+import type { TransformCallback } from 'node:stream';
 import { DeltaSyncError, ioError } from './errors.js';
 
 /** What the core reads: bytes in memory, a file path, a Node stream or any async iterable of bytes. */
@@ -336,7 +337,8 @@ async function syncDirectory(path: string): Promise<void> {
   }
 }
 
-function dropBytes(parts: Buffer[], n: number): Buffer[] {
+/** `parts` without its first `n` bytes (after a partial write). */
+export function dropBytes(parts: Buffer[], n: number): Buffer[] {
   let i = 0;
   while (i < parts.length && n >= parts[i]!.length) n -= parts[i++]!.length;
   if (i >= parts.length) return [];
@@ -357,4 +359,50 @@ export async function writeAtomically<T>(target: string, fn: (file: AtomicFile) 
   }
   await file.commit();
   return result;
+}
+
+/**
+ * A Transform that gathers the (often small) writes a stream delivers into chunks of about
+ * CHUNK_SIZE before handing them to processChunk(): the native code wants MiBs at a time.
+ * finish() runs once after the last chunk.
+ */
+export abstract class ChunkingTransform extends Transform {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+
+  constructor(private readonly what: string) {
+    super();
+  }
+
+  protected abstract processChunk(data: Buffer): Promise<void>;
+  protected abstract finish(): Promise<void>;
+
+  override _transform(chunk: unknown, _encoding: BufferEncoding, callback: TransformCallback): void {
+    if (!(chunk instanceof Uint8Array)) {
+      callback(new DeltaSyncError('ERR_USAGE', `${this.what}: write Buffers/Uint8Arrays`));
+      return;
+    }
+    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    this.pending.push(buf);
+    this.pendingBytes += buf.length;
+    if (this.pendingBytes < CHUNK_SIZE) {
+      callback();
+      return;
+    }
+    this.flushPending().then(() => callback(), callback);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.flushPending()
+      .then(() => this.finish())
+      .then(() => callback(), callback);
+  }
+
+  private async flushPending(): Promise<void> {
+    if (this.pendingBytes === 0) return;
+    const data = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    await this.processChunk(data);
+  }
 }

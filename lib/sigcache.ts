@@ -8,6 +8,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { DeltaSyncError } from './errors.js';
+import { dropBytes } from './io.js';
 import { native } from './native.js';
 import type { NativeSignatureBuilder } from './native.js';
 import { MAX_SIGNATURE_BYTES, WEAK_WIDTH, blockCountFor, resolveSignatureParams } from './params.js';
@@ -1013,13 +1014,4 @@ export class SignatureRecorder {
       k = end;
     }
   }
-}
-
-function dropBytes(parts: Buffer[], n: number): Buffer[] {
-  let i = 0;
-  while (i < parts.length && n >= parts[i]!.length) n -= parts[i++]!.length;
-  if (i >= parts.length) return [];
-  const rest = parts.slice(i);
-  if (n > 0) rest[0] = rest[0]!.subarray(n);
-  return rest;
 }

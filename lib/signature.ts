@@ -1,6 +1,5 @@
 // Signatures: the per-block weak + strong sums of a basis file, in deltasync's or rdiff's format.
 import { Transform } from 'node:stream';
-import type { TransformCallback } from 'node:stream';
 import { DeltaSyncError } from './errors.js';
 import {
   DS_SIG_HEADER_LEN,
@@ -15,7 +14,7 @@ import {
   parseRdiffSignatureHeader,
   rdiffBlockCount,
 } from './format/rdiff.js';
-import { CHUNK_SIZE, InputSource, writeAtomically } from './io.js';
+import { ChunkingTransform, InputSource, writeAtomically } from './io.js';
 import type { Input } from './io.js';
 import { native } from './native.js';
 import type { NativeSignatureBuilder } from './native.js';
@@ -277,55 +276,29 @@ export async function signature(input: Input, options?: SignatureOptions): Promi
 }
 
 /** Transform: basis bytes in, serialized signature out. */
-class SignatureStream extends Transform {
+class SignatureStream extends ChunkingTransform {
   private readonly collector: EntryCollector;
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
   private entries: Buffer[] = [];
   private headerSent = false;
 
   constructor(private readonly params: SignatureParams) {
-    super();
+    super('signature stream');
     this.collector = new EntryCollector(params);
   }
 
-  override _transform(chunk: unknown, _encoding: BufferEncoding, callback: TransformCallback): void {
-    if (!(chunk instanceof Uint8Array)) {
-      callback(new DeltaSyncError('ERR_USAGE', 'signature stream: write Buffers/Uint8Arrays'));
-      return;
-    }
-    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    this.pending.push(buf);
-    this.pendingBytes += buf.length;
-    if (this.pendingBytes < CHUNK_SIZE) {
-      callback();
-      return;
-    }
-    this.process().then(() => callback(), callback);
-  }
-
-  override _flush(callback: TransformCallback): void {
-    this.process()
-      .then(() => {
-        this.emitEntries(this.collector.final());
-        if (this.params.format === 'rdiff') {
-          this.sendRdiffHeader();
-        } else {
-          const blocks = Buffer.concat(this.entries, this.collector.entryBytes);
-          this.entries = [];
-          for (const part of serializeSignature(this.params, blocks, this.collector.inputBytes)) this.push(part);
-        }
-        callback();
-      })
-      .catch(callback);
-  }
-
-  private async process(): Promise<void> {
-    if (this.pendingBytes === 0) return;
-    const data = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
-    this.pending = [];
-    this.pendingBytes = 0;
+  protected async processChunk(data: Buffer): Promise<void> {
     this.emitEntries(await this.collector.update(data));
+  }
+
+  protected async finish(): Promise<void> {
+    this.emitEntries(this.collector.final());
+    if (this.params.format === 'rdiff') {
+      this.sendRdiffHeader();
+    } else {
+      const blocks = Buffer.concat(this.entries, this.collector.entryBytes);
+      this.entries = [];
+      for (const part of serializeSignature(this.params, blocks, this.collector.inputBytes)) this.push(part);
+    }
   }
 
   private sendRdiffHeader(): void {

@@ -20,8 +20,9 @@ inline size_t weak_width(RollingKind kind) { return kind == RollingKind::Ds64 ? 
 
 constexpr uint32_t kCharOffset = 31;
 
-struct Ds64 {
-  static constexpr RollingKind kind = RollingKind::Ds64;
+// rsync's two running sums: s1 = sum of (byte + kCharOffset), s2 = sum of the s1 values.
+// Ds64 and Rollsum differ only in how much of them the digest keeps.
+struct AdlerSums {
   uint32_t count = 0, s1 = 0, s2 = 0;
   void reset() { count = s1 = s2 = 0; }
   void update(const uint8_t* p, size_t n) {
@@ -48,37 +49,15 @@ struct Ds64 {
     s1 += static_cast<uint32_t>(in) - out;
     s2 += s1 - count * (out + kCharOffset);
   }
+};
+
+struct Ds64 : AdlerSums {
+  static constexpr RollingKind kind = RollingKind::Ds64;
   uint64_t digest() const { return (static_cast<uint64_t>(s2) << 32) | s1; }
 };
 
-struct Rollsum {
+struct Rollsum : AdlerSums {
   static constexpr RollingKind kind = RollingKind::Rollsum;
-  uint32_t count = 0, s1 = 0, s2 = 0;
-  void reset() { count = s1 = s2 = 0; }
-  void update(const uint8_t* p, size_t n) {
-    uint32_t a = s1, b = s2;
-    for (size_t i = 0; i < n; ++i) {
-      a += p[i] + kCharOffset;
-      b += a;
-    }
-    s1 = a;
-    s2 = b;
-    count += static_cast<uint32_t>(n);
-  }
-  void rollin(uint8_t in) {
-    s1 += in + kCharOffset;
-    s2 += s1;
-    ++count;
-  }
-  void rollout(uint8_t out) {
-    s1 -= out + kCharOffset;
-    s2 -= count * (out + kCharOffset);
-    --count;
-  }
-  void rotate(uint8_t out, uint8_t in) {
-    s1 += static_cast<uint32_t>(in) - out;
-    s2 += s1 - count * (out + kCharOffset);
-  }
   // Only the low 16 bits of each sum survive, as in librsync.
   uint64_t digest() const { return ((s2 & 0xffffu) << 16) | (s1 & 0xffffu); }
 };
