@@ -98,18 +98,25 @@ async function roundTrip(rolling, strong, strongLen) {
 
   const matcher = new addon.Matcher({ ...params, blocks, blockCount, lastBlockLen });
   const results = [];
-  for (let off = 0; off < target.length; off += 50021) results.push(await matcher.update(target.subarray(off, off + 50021)));
+  for (let off = 0; off < target.length; off += 50021) {
+    const chunk = target.subarray(off, off + 50021);
+    results.push({ ...(await matcher.update(chunk)), chunk });
+  }
   results.push(await matcher.final());
 
   const out = [];
   let copied = 0;
-  for (const { ops, literals } of results) {
+  for (const { ops, literals, chunk } of results) {
     let lit = 0;
     for (let i = 0; i < ops.length; i += 3) {
       if (ops[i] === 0) {
         check(ops[i + 1] + ops[i + 2] <= basis.length, 'copy beyond the basis');
         out.push(basis.subarray(ops[i + 1], ops[i + 1] + ops[i + 2]));
         copied += ops[i + 2];
+      } else if (ops[i] === 2) {
+        // Literal bytes still in the chunk given to update().
+        check(chunk !== undefined && ops[i + 1] + ops[i + 2] <= chunk.length, 'input literal outside its chunk');
+        out.push(chunk.subarray(ops[i + 1], ops[i + 1] + ops[i + 2]));
       } else {
         check(ops[i] === 1, `unknown op kind ${ops[i]}`);
         out.push(literals.subarray(lit, lit + ops[i + 1]));

@@ -4,6 +4,8 @@
 // same program cross-built for aarch64 under qemu when the cross tools are installed.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { spawnSync } from 'node:child_process';
+import { run } from './helpers/run.js';
+import type { RunResult } from './helpers/run.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -212,36 +214,36 @@ describe('SIMD variants agree', () => {
       rmSync(buildDir, { recursive: true, force: true });
     });
 
-    function build(arch: string): string {
-      const r = spawnSync('sh', [BUILD_SH, arch, buildDir], { encoding: 'utf8' });
+    async function build(arch: string): Promise<string> {
+      const r = await run('sh', [BUILD_SH, arch, buildDir]);
       expect(r.status, `build.sh ${arch} failed:\n${r.stderr}`).toBe(0);
       return r.stdout.trim().split('\n').pop()!;
     }
 
-    function expectPassed(r: ReturnType<typeof spawnSync>, what: string): void {
+    function expectPassed(r: RunResult, what: string): void {
       const out = String(r.stdout);
       expect(r.status, `${what} failed:\n${out}\n${String(r.stderr)}`).toBe(0);
       expect(out).toMatch(/all \d+ checks passed/);
     }
 
-    test('x86-64/host build: every kernel equals scalar; RFC, xxhsum and b2sum checks', () => {
-      const program = build(process.arch === 'arm64' ? 'aarch64' : 'x86_64');
-      const simd = spawnSync(program, ['simd'], { encoding: 'utf8' });
+    test('x86-64/host build: every kernel equals scalar; RFC, xxhsum and b2sum checks', async () => {
+      const program = await build(process.arch === 'arm64' ? 'aarch64' : 'x86_64');
+      const simd = await run(program, ['simd']);
       expectPassed(simd, 'hash_test simd');
       // The program must have compared the best kernel the addon itself would pick.
       const detected = native.simdDetected();
       expect(simd.stdout).toMatch(new RegExp(`variants on this CPU:.*\\b${detected}\\b`));
-      expectPassed(spawnSync(program, ['rfc'], { encoding: 'utf8' }), 'hash_test rfc');
-      expectPassed(spawnSync(program, ['tools'], { encoding: 'utf8' }), 'hash_test tools');
+      expectPassed(await run(program, ['rfc']), 'hash_test rfc');
+      expectPassed(await run(program, ['tools']), 'hash_test tools');
     });
 
     const haveCross =
       process.arch === 'x64' &&
       spawnSync('aarch64-linux-gnu-g++', ['--version']).status === 0 &&
       spawnSync('qemu-aarch64', ['--version']).status === 0;
-    test.skipIf(!haveCross)('aarch64 build under qemu: NEON equals scalar; RFC and tool checks', () => {
-      const program = build('aarch64');
-      const all = spawnSync('qemu-aarch64', [program, 'all'], { encoding: 'utf8', timeout: 120_000 });
+    test.skipIf(!haveCross)('aarch64 build under qemu: NEON equals scalar; RFC and tool checks', async () => {
+      const program = await build('aarch64');
+      const all = await run('qemu-aarch64', [program, 'all'], { timeout: 120_000 });
       expectPassed(all, 'qemu-aarch64 hash_test all');
       expect(all.stdout).toMatch(/variants on this CPU: scalar neon/);
     });

@@ -8,6 +8,8 @@
 //    independent TypeScript implementation of the three rolling checksums.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { spawnSync } from 'node:child_process';
+import { run } from './helpers/run.js';
+import type { RunResult } from './helpers/run.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -216,22 +218,22 @@ describe('native core test program', () => {
     rmSync(buildDir, { recursive: true, force: true });
   });
 
-  function build(arch: string): string {
-    const r = spawnSync('sh', [BUILD_SH, arch, buildDir], { encoding: 'utf8' });
+  async function build(arch: string): Promise<string> {
+    const r = await run('sh', [BUILD_SH, arch, buildDir]);
     expect(r.status, `build_core.sh ${arch} failed:\n${r.stderr}`).toBe(0);
     return r.stdout.trim().split('\n').pop()!;
   }
 
-  function expectPassed(r: ReturnType<typeof spawnSync>, what: string): void {
+  function expectPassed(r: RunResult, what: string): void {
     const out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
     expect(r.error, `${what}: ${r.error}`).toBeUndefined();
     expect(r.status, `${what} failed:\n${out.slice(-4000)}`).toBe(0);
     expect(out).toMatch(/ 0 failed/);
   }
 
-  test('every SIMD variant agrees with the scalar one; matcher round trips and reference ops', () => {
-    const program = build(process.arch === 'arm64' ? 'aarch64' : 'x86_64');
-    const r = spawnSync(program, ['all'], { encoding: 'utf8', timeout: 300_000 });
+  test('every SIMD variant agrees with the scalar one; matcher round trips and reference ops', async () => {
+    const program = await build(process.arch === 'arm64' ? 'aarch64' : 'x86_64');
+    const r = await run(program, ['all'], { timeout: 300_000 });
     expectPassed(r, 'core_test all');
     // The run must have covered a SIMD variant where the CPU has one.
     const levels = /SIMD levels here:(.*)/.exec(String(r.stdout))?.[1] ?? '';
@@ -242,9 +244,9 @@ describe('native core test program', () => {
     process.arch === 'x64' &&
     spawnSync('aarch64-linux-gnu-g++', ['--version']).status === 0 &&
     spawnSync('qemu-aarch64', ['--version']).status === 0;
-  test.skipIf(!haveCross)('aarch64 build under qemu: NEON agrees with scalar, round trips hold', () => {
-    const program = build('aarch64');
-    const r = spawnSync('qemu-aarch64', [program, 'all', '--quick'], { encoding: 'utf8', timeout: 300_000 });
+  test.skipIf(!haveCross)('aarch64 build under qemu: NEON agrees with scalar, round trips hold', async () => {
+    const program = await build('aarch64');
+    const r = await run('qemu-aarch64', [program, 'all', '--quick'], { timeout: 300_000 });
     expectPassed(r, 'qemu-aarch64 core_test all');
     expect(String(r.stdout)).toMatch(/SIMD levels here: scalar neon/);
   });
