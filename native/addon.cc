@@ -16,6 +16,7 @@
 #include "signature_builder.h"
 
 void register_fileops(Napi::Env env, Napi::Object exports);  // native/fileops.cc
+void register_format(Napi::Env env, Napi::Object exports);   // native/format/binding.cc
 
 namespace {
 
@@ -356,6 +357,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("simdDetected", Napi::Function::New(env, SimdDetected));
   exports.Set("setSimdLevel", Napi::Function::New(env, SetSimdLevel));
   register_fileops(env, exports);
+  register_format(env, exports);
   return exports;
 }
 

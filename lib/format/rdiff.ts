@@ -1,11 +1,11 @@
 // librsync (rdiff) signature and delta formats, written from librsync's doc/format.md and its
 // command table (layouts in docs/FORMAT.md). All integers are big-endian.
 import { DeltaSyncError } from '../errors.js';
-import { MAX_FILE_SIZE, MAX_SIGNATURE_BYTES, WEAK_WIDTH, checkBlockLen, checkStrongLen } from '../params.js';
 import type { RollingKind, StrongKind } from '../params.js';
-import { ByteWriter, readUintBE, uintWidth } from './bytes.js';
+import { ByteWriter, uintWidth } from './bytes.js';
+import { nativeFormat, unwrap } from './native-decoder.js';
 import { DeltaDecoder } from './ops.js';
-import type { DeltaEncoder, DeltaOp } from './ops.js';
+import type { DeltaEncoder } from './ops.js';
 
 /** Signature magics and the kinds each one stands for. */
 export const RS_MD4_SIG_MAGIC = 0x72730136; // rollsum + MD4
@@ -56,35 +56,18 @@ export function encodeRdiffSignatureHeader(h: { rolling: RollingKind; strong: St
   return w.takeBuffer();
 }
 
-/** Parses and validates the 12-byte header at the start of `buf`. */
+/**
+ * Parses and validates the 12-byte header at the start of `buf` (natively). Throws
+ * ERR_TRUNCATED, ERR_BAD_MAGIC or ERR_BAD_PARAMS.
+ */
 export function parseRdiffSignatureHeader(buf: Uint8Array): RdiffSignatureHeader {
-  if (buf.length < RS_SIG_HEADER_LEN) {
-    throw new DeltaSyncError('ERR_TRUNCATED', `rdiff signature: header truncated (${buf.length} of ${RS_SIG_HEADER_LEN} bytes)`);
-  }
-  const magic = readUintBE(buf, 0, 4)!;
-  const kinds = SIG_KINDS.get(magic);
-  if (!kinds) throw new DeltaSyncError('ERR_BAD_MAGIC', `not an rdiff signature (magic 0x${magic.toString(16).padStart(8, '0')})`);
-  const blockLen = readUintBE(buf, 4, 4)!;
-  checkBlockLen(blockLen, 'rdiff signature: block length');
-  const strongLen = readUintBE(buf, 8, 4)!;
-  checkStrongLen(strongLen, kinds.strong, 'rdiff signature: strong sum length');
-  return { magic, ...kinds, blockLen, strongLen, entrySize: WEAK_WIDTH[kinds.rolling] + strongLen };
+  const h = unwrap(nativeFormat.parseSignatureHeader(buf, 'rdiff'));
+  return { magic: h.magic, rolling: h.rolling, strong: h.strong, blockLen: h.blockLen, strongLen: h.strongLen, entrySize: h.entrySize };
 }
 
-/** Block count implied by a whole rdiff signature of `totalLen` bytes; checks every bound. */
+/** Block count implied by a whole rdiff signature of `totalLen` bytes; checks every bound (natively). */
 export function rdiffBlockCount(h: RdiffSignatureHeader, totalLen: number): number {
-  if (totalLen > MAX_SIGNATURE_BYTES) {
-    throw new DeltaSyncError('ERR_BAD_PARAMS', `rdiff signature: ${totalLen} bytes exceed the ${MAX_SIGNATURE_BYTES}-byte signature limit`);
-  }
-  const body = totalLen - RS_SIG_HEADER_LEN;
-  const count = Math.floor(body / h.entrySize);
-  if (count * h.entrySize !== body) {
-    throw new DeltaSyncError('ERR_TRUNCATED', `rdiff signature: truncated inside block entry ${count} (entries are ${h.entrySize} bytes)`);
-  }
-  if (count * h.blockLen > MAX_FILE_SIZE) {
-    throw new DeltaSyncError('ERR_BAD_PARAMS', `rdiff signature: ${count} blocks of ${h.blockLen} bytes exceed 2^53 - 1 bytes`);
-  }
-  return count;
+  return unwrap(nativeFormat.rdiffSignatureBlockCount(h.magic, h.blockLen, h.strongLen, totalLen)).blockCount;
 }
 
 // ---- Delta commands -------------------------------------------------------------------------
@@ -172,54 +155,15 @@ export class RdiffDeltaEncoder implements DeltaEncoder {
   }
 }
 
-/** Incremental rdiff delta decoder: accepts every command width librsync defines. */
+/**
+ * Incremental rdiff delta decoder: accepts every command width librsync defines (parsing in
+ * native/format/delta_decoder.cc, from its own copy of this command table).
+ */
 export class RdiffDeltaDecoder extends DeltaDecoder {
   readonly format = 'rdiff' as const;
-  protected readonly what = 'rdiff delta';
-  private sawMagic = false;
 
-  protected expecting(): string {
-    return this.sawMagic ? 'no END command' : 'inside the magic';
-  }
-
-  protected step(buf: Buffer, pos: number, end: number, out: DeltaOp[]): number {
-    if (!this.sawMagic) {
-      if (end - pos < 4) return -1;
-      const magic = readUintBE(buf, pos, 4)!;
-      if (magic !== RS_DELTA_MAGIC) {
-        throw new DeltaSyncError('ERR_BAD_MAGIC', `not an rdiff delta (magic 0x${magic.toString(16).padStart(8, '0')})`);
-      }
-      this.sawMagic = true;
-      return pos + 4;
-    }
-    const byte = buf[pos]!;
-    const c = RS_COMMANDS[byte]!;
-    const need = 1 + c.arg1 + c.arg2;
-    if (c.kind === 'reserved') {
-      throw new DeltaSyncError('ERR_CORRUPT', `rdiff delta: reserved command byte 0x${byte.toString(16).padStart(2, '0')}`);
-    }
-    if (end - pos < need) return -1;
-    switch (c.kind) {
-      case 'end':
-        this.done = true;
-        return pos + 1;
-      case 'literal': {
-        const len = c.arg1 ? readUintBE(buf, pos + 1, c.arg1) : c.immediate;
-        if (len === null) throw new DeltaSyncError('ERR_CORRUPT', 'rdiff delta: literal length exceeds 2^53 - 1');
-        this.addOutput(len);
-        this.literalLeft = len;
-        return pos + need;
-      }
-      default: {
-        const offset = readUintBE(buf, pos + 1, c.arg1);
-        const len = readUintBE(buf, pos + 1 + c.arg1, c.arg2);
-        if (offset === null || len === null || offset + len > MAX_FILE_SIZE) {
-          throw new DeltaSyncError('ERR_CORRUPT', 'rdiff delta: copy offset or length exceeds 2^53 - 1');
-        }
-        this.addOutput(len);
-        if (len > 0) out.push({ kind: 'copy', offset, length: len });
-        return pos + need;
-      }
-    }
+  /** `basisSize`, when given, makes every COPY beyond it an ERR_CORRUPT at decode time. */
+  constructor(basisSize?: number) {
+    super('rdiff', basisSize);
   }
 }
