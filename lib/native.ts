@@ -45,7 +45,7 @@ export interface NativeMatcher {
   /** Flushes the tail (short-window matching at end of input). */
   final(): Promise<MatchResult>;
   /** Counters for --stats and tests. */
-  stats(): { weakHits: number; strongCalcs: number; strongHits: number; chainCapped: number };
+  stats(): { weakHits: number; strongCalcs: number; strongHits: number; chainCapped: number; distrusted: number };
 }
 
 export interface NativeHasher {

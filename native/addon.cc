@@ -256,6 +256,7 @@ class MatcherWrap : public Napi::ObjectWrap<MatcherWrap> {
     r.Set("strongCalcs", static_cast<double>(s.strong_calcs));
     r.Set("strongHits", static_cast<double>(s.strong_hits));
     r.Set("chainCapped", static_cast<double>(s.chain_capped));
+    r.Set("distrusted", static_cast<double>(s.distrusted));
     return r;
   }
   std::unique_ptr<ds::Matcher> matcher_;

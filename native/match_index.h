@@ -31,6 +31,10 @@ class MatchIndex {
   bool maybe(uint64_t weak) const { return filter().maybe(kind_, weak); }
   // Starts loading the bucket a later lookup of this weak sum will read (batched candidates).
   void prefetch(uint64_t weak) const { __builtin_prefetch(starts_.data() + bucket(weak)); }
+  // Takes every block with this weak sum out of the filter and the lookups (hash-flood defence:
+  // see Matcher::note_failure). Rebuilds the filter in place, so Prefilter copies stay valid.
+  void distrust(uint64_t weak);
+  bool excluded(size_t block) const { return !excluded_.empty() && excluded_[block]; }
   // Block ids whose weak sum falls in the same bucket (callers compare the weak sum).
   const uint32_t* bucket_begin(uint64_t weak) const { return ids_.data() + starts_[bucket(weak)]; }
   const uint32_t* bucket_end(uint64_t weak) const { return ids_.data() + starts_[bucket(weak) + 1]; }
@@ -40,8 +44,12 @@ class MatchIndex {
   static uint64_t mix(uint64_t w) { return (w ^ (w >> 29) ^ (w >> 32)) * 0x9E3779B97F4A7C15ull; }
   size_t bucket(uint64_t weak) const { return static_cast<size_t>((mix(weak) << 7) >> bucket_shift_); }
 
+  void fill_filter();
+
   RollingKind kind_;
   size_t strong_len_;
+  size_t indexed_ = 0;
+  std::vector<uint8_t> excluded_;  // per block; empty until something is distrusted
   std::vector<uint64_t> weaks_;
   std::vector<uint8_t> strongs_;
   std::vector<uint32_t> words_;

@@ -17,7 +17,7 @@ Matcher::Matcher(const BlockParams& params, const uint8_t* entries, size_t count
 
 void Matcher::set_next(size_t block) {
   const bool short_last = block + 1 == count_ && last_block_len_ > 0 && last_block_len_ < params_.block_len;
-  has_next_ = block < count_ && !short_last;
+  has_next_ = block < count_ && !short_last && !index_.excluded(block);
   if (has_next_) {
     next_block_ = block;
     next_weak_ = index_.weak(block);
@@ -33,38 +33,59 @@ bool Matcher::strong_matches(size_t block, const uint8_t* p, size_t len, uint8_t
   return index_.strong_equals(block, digest);
 }
 
-int64_t Matcher::find(uint64_t weak, const uint8_t* p, size_t len) {
+int64_t Matcher::find(uint64_t weak, const uint8_t* p, size_t len, uint64_t at) {
   uint8_t digest[kMaxStrongLen];
   bool have_digest = false;
   bool weak_hit = false;
+  int64_t found = -1;
   if (has_next_ && weak == next_weak_) {
     weak_hit = true;
-    if (strong_matches(next_block_, p, len, digest, &have_digest)) {
-      ++stats_.weak_hits;
-      ++stats_.strong_hits;
-      return static_cast<int64_t>(next_block_);
-    }
+    if (strong_matches(next_block_, p, len, digest, &have_digest)) found = static_cast<int64_t>(next_block_);
   }
-  if (!index_.maybe(weak)) {
-    if (weak_hit) ++stats_.weak_hits;
-    return -1;
-  }
-  size_t tried = 0;
-  for (const uint32_t* it = index_.bucket_begin(weak), *end = index_.bucket_end(weak); it != end; ++it) {
-    if (index_.weak(*it) != weak) continue;
-    weak_hit = true;
-    if (++tried > kCandidateCap) {
-      ++stats_.chain_capped;
-      break;
-    }
-    if (strong_matches(*it, p, len, digest, &have_digest)) {
-      ++stats_.weak_hits;
-      ++stats_.strong_hits;
-      return *it;
+  if (found < 0 && index_.maybe(weak)) {
+    size_t tried = 0;
+    for (const uint32_t* it = index_.bucket_begin(weak), *end = index_.bucket_end(weak); it != end; ++it) {
+      if (index_.weak(*it) != weak || index_.excluded(*it)) continue;
+      weak_hit = true;
+      if (++tried > kCandidateCap) {
+        ++stats_.chain_capped;
+        break;
+      }
+      if (strong_matches(*it, p, len, digest, &have_digest)) {
+        found = *it;
+        break;
+      }
     }
   }
   if (weak_hit) ++stats_.weak_hits;
-  return -1;
+  if (found >= 0) {
+    ++stats_.strong_hits;
+    note_success(weak);
+  } else if (have_digest) {
+    failed_bytes_ += len;
+    note_failure(weak, at);
+  }
+  return found;
+}
+
+void Matcher::note_success(uint64_t weak) {
+  auto it = failures_.find(weak);
+  if (it != failures_.end()) it->second = kTrusted;
+}
+
+void Matcher::note_failure(uint64_t weak, uint64_t at) {
+  // Only failed strong checks land here, each of which cost a whole block's hash, so the map
+  // stays small; the bound only guards against a pathological stream of distinct collisions.
+  if (failures_.size() >= 65536) failures_.clear();
+  uint32_t& failed = failures_[weak];
+  if (failed == kTrusted || ++failed < kDistrustAfter) return;
+  // Act only once failed strong hashing has outgrown the scanning itself: until then the delta
+  // is at most about twice as slow, and ordinary data keeps every match rsync would find.
+  if (failed_bytes_ <= at + kFloodSlackBlocks * params_.block_len) return;
+  failed = kTrusted;  // handled: never counted again
+  index_.distrust(weak);
+  ++stats_.distrusted;
+  if (has_next_ && index_.excluded(next_block_)) has_next_ = false;
 }
 
 void Matcher::flush_copy(MatchOutput* out) {
@@ -129,7 +150,7 @@ void Matcher::scan(R& roll, const View& v, uint64_t stop_before, MatchOutput* ou
       rolled_ = 0;
     }
     if (!checked_) {
-      const int64_t block = find(roll.digest(), p + i, n);
+      const int64_t block = find(roll.digest(), p + i, n, v.base + i);
       if (block >= 0) {
         emit_literal(p + lit, i - lit, out);
         emit_copy(static_cast<size_t>(block), n, out);
@@ -162,7 +183,7 @@ void Matcher::scan(R& roll, const View& v, uint64_t stop_before, MatchOutput* ou
         for (size_t c = 0; c < found && !matched; ++c) {
           if (c + kAhead < found) index_.prefetch(candidates_[c + kAhead].digest);
           const Candidate& cand = candidates_[c];
-          const int64_t block = find(cand.digest, p + cand.offset, n);
+          const int64_t block = find(cand.digest, p + cand.offset, n, v.base + cand.offset);
           if (block < 0) continue;
           emit_literal(p + lit, cand.offset - lit, out);
           emit_copy(static_cast<size_t>(block), n, out);

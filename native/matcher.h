@@ -8,6 +8,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <unordered_map>
 #include <vector>
 
 #include "block_params.h"
@@ -36,6 +37,7 @@ struct MatchStats {
   uint64_t strong_calcs = 0;  // strong sums computed over a window
   uint64_t strong_hits = 0;   // confirmed matches
   uint64_t chain_capped = 0;  // lookups cut short by the candidate cap
+  uint64_t distrusted = 0;    // weak sums dropped after repeated strong-check failures
 };
 
 class Matcher {
@@ -43,6 +45,14 @@ class Matcher {
   // Most candidates with an equal weak sum tried at one offset: bounds the work a signature
   // full of colliding weak sums can cause (the hash-flood class fixed in rsync 3.5).
   static constexpr size_t kCandidateCap = 32;
+  // A weak sum that passed the weak check this many times with no strong match at all is no
+  // longer trusted: a signature whose blocks share one weak sum (or data that keeps hitting a
+  // colliding one) would otherwise cost a strong hash at every byte offset. The price is at
+  // most missed matches for that weak sum.
+  static constexpr uint32_t kDistrustAfter = 8;
+  // ... and only once the bytes hashed in failed strong checks exceed the bytes scanned plus
+  // this many blocks.
+  static constexpr uint64_t kFloodSlackBlocks = 64;
 
   // last_block_len: length of the basis's last block if known (deltasync signatures record
   // the file size), 0 if unknown (librsync signatures).
@@ -77,8 +87,12 @@ class Matcher {
   void scan_tail(R roll, const View& v, MatchOutput* out);
   void run_scan(const View& v, uint64_t stop_before, MatchOutput* out);
   // Block that matches the window at p (full block length), or -1.
-  int64_t find(uint64_t weak, const uint8_t* p, size_t len);
+  // at: stream offset of the window (for the flood budget).
+  int64_t find(uint64_t weak, const uint8_t* p, size_t len, uint64_t at);
   bool strong_matches(size_t block, const uint8_t* p, size_t len, uint8_t* digest, bool* have_digest);
+  // Hash-flood defence: a weak sum whose strong checks keep failing is dropped from the index.
+  void note_failure(uint64_t weak, uint64_t at);
+  void note_success(uint64_t weak);
   void emit_literal(const uint8_t* p, size_t len, MatchOutput* out);
   void emit_copy(size_t block, size_t len, MatchOutput* out);
   void flush_copy(MatchOutput* out);
@@ -102,6 +116,10 @@ class Matcher {
   bool finished_ = false;
   uint64_t pending_copy_offset_ = 0;
   uint64_t pending_copy_len_ = 0;
+  // Weak sum -> strong-check failures (kTrusted once one matched); bounded, see note_failure.
+  static constexpr uint32_t kTrusted = UINT32_MAX;
+  std::unordered_map<uint64_t, uint32_t> failures_;
+  uint64_t failed_bytes_ = 0;
   // rsync's preference: after block j matched, try j + 1 first.
   bool has_next_ = false;
   size_t next_block_ = 0;

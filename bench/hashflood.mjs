@@ -1,7 +1,7 @@
 // Hash-flood measurement (issue 6): how much slower is delta against a signature whose blocks
 // all share one weak sum than against the normal signature of the same basis?
 //
-//   node fuzz/hashflood.mjs [SIZE_MIB=8] [REPEATS=3]
+//   node bench/hashflood.mjs [SIZE_MIB=8] [REPEATS=3]
 //
 // The flooded signature is a real one (random basis) with every weak sum overwritten by the
 // weak sum of a zero block; the strong sums are left alone, so no block ever matches. New data:
