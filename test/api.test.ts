@@ -24,6 +24,7 @@ import {
 import type { BasisReader, Format, RollingKind, SignatureOptions, StrongKind } from '../lib/index.js';
 import { native } from '../lib/native.js';
 import { STRONG_FULL_LEN, WEAK_WIDTH } from '../lib/params.js';
+import { seededBytes } from './helpers/bytes.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -33,19 +34,8 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** Deterministic pseudo-random bytes (xorshift), so failures reproduce. */
 function bytes(n: number, seed = 1): Buffer {
-  const out = Buffer.alloc(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
+  return seededBytes(n, seed);
 }
 
 /** Basis and an edited version of it (insert, delete, overwrite). */

@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, w
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { seededBytes } from './helpers/bytes.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(ROOT, 'bin', 'deltasync.js');
@@ -61,19 +62,8 @@ function read(name: string): Buffer {
   return readFileSync(path(name));
 }
 
-/** Deterministic pseudo-random bytes (xorshift32), so failures reproduce. */
 function randomBytes(length: number, seed: number): Buffer {
-  const out = Buffer.alloc(length);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
+  return seededBytes(length, seed);
 }
 
 /** A new version of `basis` with an overwrite, an insertion, a deletion and an append. */

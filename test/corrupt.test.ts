@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { DeltaSyncError, Signature, createPatchStream, delta, patch, patchFile, signature } from '../lib/index.js';
 import type { BasisReader, ErrorCode, Format } from '../lib/index.js';
+import { seededBytes } from './helpers/bytes.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -19,17 +20,7 @@ afterAll(async () => {
 });
 
 function bytes(n: number, seed: number): Buffer {
-  const out = Buffer.alloc(n);
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
+  return seededBytes(n, seed);
 }
 
 const basis = bytes(20_000, 1);

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Signature, deltaFile, patchFile, signature, signatureFile } from '../lib/index.js';
 import type { RollingKind, SignatureOptions, StrongKind } from '../lib/index.js';
+import { seededBytes } from './helpers/bytes.js';
 
 const run = promisify(execFile);
 let dir: string;
@@ -39,19 +40,9 @@ function path(name: string): string {
   return join(dir, `${n++}-${name}`);
 }
 
-/** Deterministic bytes (xorshift32); `alphabet` < 256 gives low-entropy, repetitive data. */
+/** Deterministic bytes; `alphabet` < 256 gives low-entropy, repetitive text. */
 function bytes(size: number, seed: number, alphabet = 256): Buffer {
-  const out = Buffer.alloc(size);
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = alphabet === 256 ? x & 0xff : 97 + (x % alphabet);
-  }
-  return out;
+  return seededBytes(size, seed, alphabet, 97);
 }
 
 /** A typical revision: a few inserts, a delete, an overwrite, a moved range, an append. */

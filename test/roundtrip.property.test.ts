@@ -20,6 +20,7 @@ import {
 } from '../lib/index.js';
 import type { Format, RollingKind, SignatureOptions, StrongKind } from '../lib/index.js';
 import { STRONG_FULL_LEN } from '../lib/params.js';
+import { seededBytes } from './helpers/bytes.js';
 
 let dir: string;
 let runId = 0;
@@ -49,17 +50,7 @@ type Form = 'buffer' | 'stream' | 'file';
 
 /** Deterministic bytes from a seed; `alphabet` < 256 makes low-entropy data (many weak-sum ties). */
 function bytes(n: number, seed: number, alphabet = 256): Buffer {
-  const out = Buffer.alloc(n);
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = alphabet === 256 ? x & 0xff : x % alphabet;
-  }
-  return out;
+  return seededBytes(n, seed, alphabet);
 }
 
 type Edit =
