@@ -130,6 +130,24 @@ output.end(); input.destroy();
     expect(r.stderr).toMatch(/protocol version mismatch: we speak 1\.\.1, remote \(deltasync 9\.0\) speaks 7\.\.9/);
   });
 
+  it('a server whose input is not a client (a file, /dev/null, garbage) says so and exits 12', async () => {
+    const run = (stdin: 'ignore' | 'pipe', feed?: string) =>
+      new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [BIN, '--server', '--receiver'], { stdio: [stdin, 'ignore', 'pipe'] });
+        let stderr = '';
+        child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+        if (stdin === 'pipe') child.stdin!.end(feed);
+        child.on('close', (code) => resolve({ code, stderr }));
+      });
+    const devNull = await run('ignore');
+    expect(devNull.code).toBe(12);
+    expect(devNull.stderr).toMatch(/^deltasync: client closed the connection before the protocol started\n$/);
+    const garbage = await run('pipe', 'GET / HTTP/1.0\r\n\r\n');
+    expect(garbage.code).toBe(12);
+    expect(garbage.stderr).toMatch(/does not speak the deltasync protocol/);
+    expect(garbage.stderr).not.toMatch(/internal error|at .*\.js:\d+/);
+  });
+
   it('usage errors exit 1 before anything starts', async () => {
     const bad = await runCli(['-a', '--block-size=abc', 'a', 'b']);
     expect(bad.code).toBe(1);

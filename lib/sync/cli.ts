@@ -65,11 +65,19 @@ const SPECS: OptionSpec[] = [
   { long: 'server', description: '(internal) Run as the remote end on stdin/stdout' },
   { long: 'sender', description: '(internal) With --server: be the sender' },
   { long: 'receiver', description: '(internal) With --server: be the receiver' },
+  { long: 'root', kind: 'value', valueName: 'DIR', description: 'With --server: resolve every requested path beneath DIR' },
+  { long: 'read-only', description: 'With --server: only send (pull backups)' },
+  { long: 'write-only', description: 'With --server: only receive (push backups)' },
+  { long: 'no-delete', description: 'With --server: refuse --delete' },
 ];
+
+/** Options that only mean something with --server. */
+const SERVER_ONLY = ['server', 'sender', 'receiver', 'root', 'read-only', 'write-only', 'no-delete'];
 
 /** Help section for `deltasync --help`. */
 export function syncHelp(): string {
-  const visible = SPECS.filter((s) => !['server', 'sender', 'receiver'].includes(s.long));
+  // The server's own flags are documented in docs/SYNC.md ("Restricted server").
+  const visible = SPECS.filter((s) => !SERVER_ONLY.includes(s.long));
   // -D and -P are short-only in rsync; the parser needs a long name, help does not show it.
   const options = formatOptions(visible).replace(/^(\s+-[DP]), --[DP]( +)/gm, (_m, flag: string, pad: string) => `${flag}     ${pad}`);
   return `Sync mode (rsync's options and meanings; see docs/SYNC.md):
@@ -218,8 +226,15 @@ export async function runSyncCli(argv: string[]): Promise<number> {
   if (parsed.flag('server')) {
     if (parsed.operands.length > 0) return fail(usage('--server takes no file arguments (paths come over the protocol)'));
     const role = parsed.flag('sender') ? 'sender' : parsed.flag('receiver') ? 'receiver' : undefined;
-    return runServerProcess(role);
+    return runServerProcess(role, {
+      root: parsed.value('root'),
+      readOnly: parsed.flag('read-only'),
+      writeOnly: parsed.flag('write-only'),
+      noDelete: parsed.flag('no-delete'),
+    });
   }
+  const serverFlag = ['root', 'read-only', 'write-only', 'no-delete'].find((name) => parsed.has(name));
+  if (serverFlag !== undefined) return fail(usage(`--${serverFlag} only applies with --server`));
   let plan;
   let settings;
   try {

@@ -11,6 +11,7 @@ import { Msg, decodeJson, encodeJson, msgName } from '../protocol/messages.js';
 import { RemoteSink } from './events.js';
 import { validateTransferOptions } from './options.js';
 import { Receiver } from './receiver.js';
+import { chooseRole, hasRestrictions, parseOriginalCommand, restrictSession, validateRestrictions, type ServerRestrictions } from './restrict.js';
 import { sendFatal } from './role.js';
 import { Sender } from './sender.js';
 import { SOFTWARE } from './version.js';
@@ -34,6 +35,15 @@ export interface ServerOptions {
   peerName?: string;
   /** Called with the error that ended the session, if one did. */
   onError?: (err: unknown) => void;
+  /** Called instead when no client completed the handshake: there is nobody to send FATAL to. */
+  onNoPeer?: (err: unknown) => void;
+  /** `--root`, `--read-only`, `--write-only`, `--no-delete` (lib/sync/restrict.ts). */
+  restrictions?: ServerRestrictions | undefined;
+  /**
+   * An error to send the client in place of serving (a forced command refusing the request):
+   * sent after the handshake so the client shows it as the server's message.
+   */
+  refusal?: DeltaSyncError | undefined;
 }
 
 function protocolError(message: string): DeltaSyncError {
@@ -69,10 +79,13 @@ export async function serveSession(input: Readable, output: Writable, options: S
     if (frame === null) throw protocolError('the client closed the connection before SESSION');
     if (frame.type !== Msg.SESSION) throw protocolError(`expected SESSION, got ${msgName(frame.type)}`);
     const session = parseSession(frame.payload);
+    if (options.refusal) throw options.refusal;
     if (options.role !== undefined && options.role !== session.role) {
       throw new DeltaSyncError('ERR_PROTOCOL', `this server was started as the ${options.role}, the client asked for the ${session.role}`);
     }
     const opts = validateTransferOptions(session.options);
+    // Before ACCEPT: a refused request touches no file.
+    if (options.restrictions) session.paths = await restrictSession(session.role, session.paths, opts, options.restrictions);
     const compress = session.compress !== null && conn.shared('compress:zlib') ? session.compress : null;
     conn.writer.sendNow(Msg.ACCEPT, encodeJson({ compress: compress ? 'zlib' : null }));
     if (compress) {
@@ -93,6 +106,8 @@ export async function serveSession(input: Readable, output: Writable, options: S
     if (conn) {
       sendFatal(conn, err);
       await conn.writer.close().catch(() => undefined);
+    } else {
+      options.onNoPeer?.(err);
     }
     return exitCodeFor(err);
   }
@@ -100,20 +115,54 @@ export async function serveSession(input: Readable, output: Writable, options: S
 
 /** A stream on an inherited descriptor that never blocks the event loop (pipes and sockets). */
 function descriptorStream(fd: number, direction: 'in' | 'out'): Readable | Writable {
-  let isFile = false;
+  // net.Socket takes only pipes and sockets; files, ttys and devices such as /dev/null go
+  // through fs streams.
+  let pipeOrSocket = true;
   try {
-    isFile = fstatSync(fd).isFile();
+    const st = fstatSync(fd);
+    pipeOrSocket = st.isFIFO() || st.isSocket();
   } catch {
-    isFile = false;
+    pipeOrSocket = true;
   }
-  if (isFile) return direction === 'in' ? createReadStream('', { fd }) : createWriteStream('', { fd });
+  if (!pipeOrSocket) return direction === 'in' ? createReadStream('', { fd, autoClose: false }) : createWriteStream('', { fd, autoClose: false });
   // process.stdout is synchronous on pipes: a full pipe would stall the whole server,
   // including the reader that must keep draining the client. A Socket on the fd is async.
   return new Socket({ fd, readable: direction === 'in', writable: direction === 'out' });
 }
 
-/** `deltasync --server [--sender|--receiver]`: serves one session on stdin/stdout. */
-export async function runServerProcess(role: 'sender' | 'receiver' | undefined): Promise<number> {
+/**
+ * `deltasync --server [--sender|--receiver] [restrictions]`: serves one session on stdin/stdout.
+ * With restrictions (or without a role) under a forced command, the client's request is read
+ * from SSH_ORIGINAL_COMMAND (`originalCommand`) and the restrictions are enforced on it.
+ */
+export async function runServerProcess(
+  ownRole: 'sender' | 'receiver' | undefined,
+  restrictions: ServerRestrictions = {},
+  originalCommand: string | undefined = process.env.SSH_ORIGINAL_COMMAND,
+): Promise<number> {
+  try {
+    validateRestrictions(restrictions, ownRole);
+  } catch (err) {
+    process.stderr.write(`deltasync: ${(err as Error).message}\n`);
+    return exitCodeFor(err);
+  }
+  if (originalCommand !== undefined && (hasRestrictions(restrictions) || ownRole === undefined)) {
+    try {
+      parseOriginalCommand(originalCommand);
+    } catch (err) {
+      // Not a deltasync client (e.g. a login attempt with the key): it would not read FATAL.
+      process.stderr.write(`deltasync: ${(err as Error).message}\n`);
+      return exitCodeFor(err);
+    }
+  }
+  let role = ownRole;
+  let refusal: DeltaSyncError | undefined;
+  try {
+    role = chooseRole(ownRole, restrictions, originalCommand);
+  } catch (err) {
+    if (!(err instanceof DeltaSyncError)) throw err;
+    refusal = err;
+  }
   const input = descriptorStream(0, 'in') as Readable;
   const output = descriptorStream(1, 'out') as Writable;
   const controller = new AbortController();
@@ -122,7 +171,13 @@ export async function runServerProcess(role: 'sender' | 'receiver' | undefined):
   process.once('SIGTERM', onSignal);
   process.once('SIGHUP', onSignal);
   try {
-    return await serveSession(input, output, { role, signal: controller.signal });
+    return await serveSession(input, output, {
+      role,
+      signal: controller.signal,
+      restrictions: hasRestrictions(restrictions) ? restrictions : undefined,
+      refusal,
+      onNoPeer: (err) => process.stderr.write(`deltasync: ${err instanceof Error ? err.message : String(err)}\n`),
+    });
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
