@@ -4,17 +4,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FilterList, parseFilterRule, patternRule } from '../lib/sync/filter.js';
-import { buildAwkwardTree, rsync, runCli, tempDir, treeDiff } from './helpers/trees.js';
+import { buildAwkwardTree, rsync, runCli, tempDir, treeDiff, itemLines } from './helpers/trees.js';
 
 let tmp: { path: string; cleanup: () => void };
 let src: string;
 
-function items(out: string): string[] {
-  return out
-    .split('\n')
-    .filter((l) => /^([<>ch.*][fdLDS]|\*deleting)/.test(l))
-    .sort();
-}
+const items = itemLines;
 
 beforeAll(() => {
   tmp = tempDir('filter');

@@ -3,18 +3,12 @@
 import { appendFileSync, chmodSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildAwkwardTree, copySystemTree, jsonStats, rsync, runCli, tempDir, treeDiff } from './helpers/trees.js';
+import { buildAwkwardTree, copySystemTree, jsonStats, rsync, runCli, tempDir, treeDiff, itemLines } from './helpers/trees.js';
 
 let tmp: { path: string; cleanup: () => void };
 let src: string;
 
-/** Itemize lines, sorted, without rsync's/our own header and summary lines. */
-function items(out: string): string[] {
-  return out
-    .split('\n')
-    .filter((l) => /^([<>ch.*][fdLDS]|\*deleting)/.test(l))
-    .sort();
-}
+const items = itemLines;
 
 beforeAll(() => {
   tmp = tempDir('local');

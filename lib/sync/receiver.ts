@@ -76,10 +76,9 @@ import {
   Notifier,
   emptyReceiverSummary,
   emptySenderSummary,
-  onAbort,
   parseSummary,
   peerFatal,
-  sendFatal,
+  runLoops,
   type ReceiverSummary,
   type SenderSummary,
 } from './role.js';
@@ -312,29 +311,16 @@ export class Receiver {
 
   async run(): Promise<ReceiverResult> {
     const { conn } = this.ctx;
-    const abort = onAbort(this.ctx.signal);
-    const stop = (err: unknown): never => {
-      this.failed ??= err;
-      this.wake.notify();
-      throw err;
-    };
-    try {
-      const reader = this.readLoop().catch(stop);
-      const generator = this.generate().catch(stop);
-      await Promise.race([Promise.all([reader, generator]), abort.promise]);
-      await conn.writer.close();
-      return { sender: this.senderSummary ?? emptySenderSummary(), receiver: this.summary };
-    } catch (err) {
-      const first = this.failed ?? err;
-      this.failed = first;
-      this.wake.notify();
-      await this.abandonJobs(this.ctx.opts.partial);
-      sendFatal(conn, first);
-      await conn.writer.close().catch(() => undefined);
-      throw first;
-    } finally {
-      abort.dispose();
-    }
+    await runLoops(conn, this.ctx.signal, [() => this.readLoop(), () => this.generate()], {
+      firstError: () => this.failed,
+      fail: (err) => {
+        this.failed ??= err;
+        this.wake.notify();
+      },
+      finish: () => conn.writer.close(),
+      cleanup: () => this.abandonJobs(this.ctx.opts.partial),
+    });
+    return { sender: this.senderSummary ?? emptySenderSummary(), receiver: this.summary };
   }
 
   private checkFailed(): void {

@@ -147,3 +147,40 @@ export function parseSummary<T extends object>(template: T, value: Record<string
   }
   return out as T;
 }
+
+/**
+ * Runs a role's concurrent loops until all finish, the first one fails or `signal` aborts,
+ * then `finish` (closing words to the peer). `fail` records the first error and wakes the
+ * other loops (they check it and stop). On failure, `cleanup` runs, the peer gets FATAL and
+ * the first error is thrown.
+ */
+export async function runLoops(
+  conn: Connection,
+  signal: AbortSignal | undefined,
+  loops: (() => Promise<unknown>)[],
+  hooks: {
+    firstError: () => unknown;
+    fail: (err: unknown) => void;
+    finish: () => Promise<void>;
+    cleanup?: () => Promise<void>;
+  },
+): Promise<void> {
+  const abort = onAbort(signal);
+  const stop = (err: unknown): never => {
+    hooks.fail(err);
+    throw err;
+  };
+  try {
+    await Promise.race([Promise.all(loops.map((loop) => loop().catch(stop))), abort.promise]);
+    await hooks.finish();
+  } catch (err) {
+    hooks.fail(err);
+    const first = hooks.firstError() ?? err;
+    await hooks.cleanup?.();
+    sendFatal(conn, first);
+    await conn.writer.close().catch(() => undefined);
+    throw first;
+  } finally {
+    abort.dispose();
+  }
+}

@@ -37,10 +37,9 @@ import {
   Notifier,
   emptyReceiverSummary,
   emptySenderSummary,
-  onAbort,
   parseSummary,
   peerFatal,
-  sendFatal,
+  runLoops,
   type ReceiverSummary,
   type SenderSummary,
 } from './role.js';
@@ -120,30 +119,18 @@ export class Sender {
 
   async run(): Promise<SenderResult> {
     const { conn } = this.ctx;
-    const abort = onAbort(this.ctx.signal);
-    const stop = (err: unknown): never => {
-      this.failed ??= err;
-      this.wake.notify();
-      throw err;
-    };
-    try {
-      const reader = this.readLoop().catch(stop);
-      const flist = this.sendFileList().catch(stop);
-      const worker = this.serveRequests().catch(stop);
-      await Promise.race([Promise.all([reader, flist, worker]), abort.promise]);
-      await conn.writer.send(Msg.STATS, encodeJson(this.summary));
-      await conn.writer.close();
-      return { sender: this.summary, receiver: this.receiverDone ?? emptyReceiverSummary() };
-    } catch (err) {
-      const first = this.failed ?? err;
-      this.failed = first;
-      this.wake.notify();
-      sendFatal(conn, first);
-      await conn.writer.close().catch(() => undefined);
-      throw first;
-    } finally {
-      abort.dispose();
-    }
+    await runLoops(conn, this.ctx.signal, [() => this.readLoop(), () => this.sendFileList(), () => this.serveRequests()], {
+      firstError: () => this.failed,
+      fail: (err) => {
+        this.failed ??= err;
+        this.wake.notify();
+      },
+      finish: async () => {
+        await conn.writer.send(Msg.STATS, encodeJson(this.summary));
+        await conn.writer.close();
+      },
+    });
+    return { sender: this.summary, receiver: this.receiverDone ?? emptyReceiverSummary() };
   }
 
   private checkFailed(): void {

@@ -153,3 +153,11 @@ export function copySystemTree(dest: string, source = '/usr/share/doc'): void {
   const r = spawnSync('cp', ['-a', source, dest], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`cp -a ${source} ${dest} failed: ${r.stderr}`);
 }
+
+/** Itemize lines (`-i` output), sorted, without rsync's/our own header and summary lines. */
+export function itemLines(out: string): string[] {
+  return out
+    .split('\n')
+    .filter((l) => /^([<>ch.*][fdLDS]|\*deleting)/.test(l))
+    .sort();
+}
