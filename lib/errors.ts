@@ -42,8 +42,11 @@ export interface DeltaSyncErrorOptions {
 
 /** The one error type deltasync throws on purpose. `code` is stable; `message` is one line. */
 export class DeltaSyncError extends Error {
+  /** Stable machine-readable code; test this, not the message. */
   readonly code: ErrorCode;
+  /** Exit status the CLI uses for this error (see the README's exit code table). */
   readonly exitCode: number;
+  /** File the error is about (always set for ERR_IO). */
   readonly path?: string;
 
   constructor(code: ErrorCode, message: string, options: DeltaSyncErrorOptions = {}) {

@@ -12,7 +12,7 @@ export interface SignatureOptions {
   /** Format of the signature (and of deltas made from it). Default `'deltasync'`. */
   format?: Format;
   /**
-   * Block length in bytes, 1..{@link MAX_BLOCK_LEN}; 0 or undefined means the default:
+   * Block length in bytes, 1..64 MiB; 0 or undefined means the default:
    * deltasync ≈ √size rounded down to a multiple of 8, min 700, max 128 KiB (rsync's rule);
    * rdiff: rdiff 2.3.2's recommended length (256 up to 64 KiB, else √size rounded down to a
    * multiple of 128; 2048 when the size is unknown).
@@ -20,7 +20,8 @@ export interface SignatureOptions {
   blockLen?: number;
   /**
    * Bytes of the strong hash kept per block, 1..full digest length; 0 or undefined means the
-   * default: deltasync derives it from the file size (see {@link defaultStrongLen}); rdiff uses
+   * default: deltasync derives it from the file size and block count so that a false block match
+   * stays below 2^-64 over the whole file (8..16 bytes; 16 when the size is unknown); rdiff uses
    * the full length (32 for blake2b, 16 for md4), as `rdiff signature` does.
    */
   strongLen?: number;

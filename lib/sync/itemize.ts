@@ -8,6 +8,7 @@ export type ItemType = 'f' | 'd' | 'L' | 'D' | 'S';
 export interface SyncItem {
   /** Path relative to the destination root, '/'-separated ("." for the root directory). */
   path: string;
+  /** Kind of entry, as rsync's itemize letter. */
   type: ItemType;
   /**
    * transfer: file content sent; create: made or changed locally (directory, symlink, device);
@@ -18,12 +19,17 @@ export interface SyncItem {
   created: boolean;
   /** Attribute columns, the `cstpoguax` part: each char or '.' (ignored when created). */
   checksum?: boolean;
+  /** Size differs (`s`). */
   size?: boolean;
   /** 't' mtime differs and is set; 'T' mtime set to the transfer time (without -t). */
   time?: 't' | 'T';
+  /** Permissions differ and are set (`p`). */
   perms?: boolean;
+  /** Owner differs and is set (`o`). */
   owner?: boolean;
+  /** Group differs and is set (`g`). */
   group?: boolean;
+  /** For a symlink: its target (shown by `-v` as `name -> target`). */
   linkTarget?: string;
 }
 

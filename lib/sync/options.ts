@@ -20,15 +20,19 @@ export interface SyncProgress {
   bytesDone: number;
   /** Bytes of all files known to need a transfer so far (grows while the file list streams in). */
   bytesTotal: number;
-  /** Files finished so far / known to need a transfer so far. */
+  /** Files finished so far. */
   filesDone: number;
+  /** Files known to need a transfer so far (grows like bytesTotal). */
   filesTotal: number;
 }
 
 /** A message about one file or the run (warnings, errors that did not stop the run). */
 export interface SyncMessage {
+  /** 'error': something (usually one file) failed but the run went on; it then ends with ERR_PARTIAL. */
   level: 'info' | 'warning' | 'error';
+  /** One line, without the `deltasync:` prefix the CLI adds. */
   message: string;
+  /** File concerned, relative to the destination root, when there is one. */
   path?: string;
 }
 
