@@ -9,9 +9,15 @@
 //
 //   node bench/native-micro.mjs [--size MiB] [--block BYTES] [--runs N] [--levels scalar,avx2,...]
 //                               [--kinds ds64,rollsum,rabinkarp]
+//   node bench/native-micro.mjs --bandwidth [--size MiB] [--runs N]
+//
+// --bandwidth: memory-bandwidth probe instead: each of 1, then 2 threads copies its own
+// buffers (larger than the caches) back and forth; the GB/s of bytes copied, and the ratio.
+// A 2-core signature (page-cache copy + hashing) cannot scale past that ratio.
 //
 // Prints a markdown table of GB/s (10^9 bytes per second). Not a test: numbers only.
 import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -19,7 +25,7 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const native = createRequire(import.meta.url)('node-gyp-build')(root);
 
 function parseArgs(argv) {
-  const opts = { size: 256, block: 16384, runs: 3, levels: null, kinds: ['ds64', 'rollsum', 'rabinkarp'] };
+  const opts = { size: 256, block: 16384, runs: 3, levels: null, kinds: ['ds64', 'rollsum', 'rabinkarp'], bandwidth: false };
   for (let i = 0; i < argv.length; i++) {
     const value = () => {
       if (i + 1 >= argv.length) throw new Error(`${argv[i]} needs a value`);
@@ -31,6 +37,7 @@ function parseArgs(argv) {
       case '--runs': opts.runs = Number(value()); break;
       case '--levels': opts.levels = value().split(','); break;
       case '--kinds': opts.kinds = value().split(','); break;
+      case '--bandwidth': opts.bandwidth = true; break;
       default: throw new Error(`unknown option ${argv[i]}`);
     }
   }
@@ -84,7 +91,44 @@ async function best(runs, bytes, fn) {
   return `${(bytes / wall / 1e9).toFixed(2)} / ${(bytes / cpu / 1e9).toFixed(2)}`;
 }
 
+/** Copy rate of `threads` workers, each moving `bytes` per pass between two private buffers. */
+function copyRate(threads, bytes, passes) {
+  const body = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const a = Buffer.alloc(workerData.bytes, 1), b = Buffer.alloc(workerData.bytes, 2);
+    a.copy(b); b.copy(a); // touch every page before timing
+    parentPort.postMessage('ready');
+    parentPort.once('message', () => {
+      for (let i = 0; i < workerData.passes; i++) (i & 1 ? b : a).copy(i & 1 ? a : b);
+      parentPort.postMessage('done');
+    });`;
+  const workers = Array.from({ length: threads }, () => new Worker(body, { eval: true, workerData: { bytes, passes } }));
+  const when = (w, msg) => new Promise((res, rej) => { w.once('message', (m) => (m === msg ? res() : rej(new Error(String(m))))); w.once('error', rej); });
+  return (async () => {
+    await Promise.all(workers.map((w) => when(w, 'ready')));
+    const t = performance.now();
+    const done = Promise.all(workers.map((w) => when(w, 'done')));
+    for (const w of workers) w.postMessage('go');
+    await done;
+    const seconds = (performance.now() - t) / 1000;
+    await Promise.all(workers.map((w) => w.terminate()));
+    return (threads * bytes * passes) / seconds / 1e9;
+  })();
+}
+
 const opts = parseArgs(process.argv.slice(2));
+if (opts.bandwidth) {
+  const bytes = Math.max(64, opts.size) << 20;
+  const rates = {};
+  for (const threads of [1, 2]) {
+    let bestRate = 0;
+    for (let r = 0; r < opts.runs; r++) bestRate = Math.max(bestRate, await copyRate(threads, bytes, 8));
+    rates[threads] = bestRate;
+  }
+  console.log(`memory copy, ${bytes >> 20} MiB per thread, best of ${opts.runs} (bytes copied; DRAM traffic is 2-3x that):`);
+  console.log(`| threads | GB/s copied |\n|---:|---:|\n| 1 | ${rates[1].toFixed(2)} |\n| 2 | ${rates[2].toFixed(2)} (${(rates[2] / rates[1]).toFixed(2)}x) |`);
+  process.exit(0);
+}
 const size = opts.size << 20;
 const basis = randomBytes(size, 1);
 const unrelated = randomBytes(size, 2);

@@ -8,7 +8,7 @@
 // Anchors and deltasync runs are interleaved (anchor, ours, anchor, ours, ...) and medians
 // are reported, so the ratios survive a noisy, shared machine. Prints a markdown table and
 // writes JSON plus an SVG chart of the ratios under bench/results/.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -35,7 +35,7 @@ function parseArgs(argv) {
     else if (a === '--out') opts.out = resolve(value());
     else if (a === '--help' || a === '-h') {
       console.log('usage: node bench/run.js [--quick] [--size N[K|M|G]] [--runs N] [--only op,...] [--keep] [--out DIR]');
-      console.log('ops: read, signature, delta, patch, sync, remote, tree, simd, threads');
+      console.log('ops: read, startup, signature, delta, patch, sync, remote, tree, simd, threads');
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
   }
@@ -108,6 +108,7 @@ async function main() {
   try {
     console.error(`# generating ${fmtBytes(opts.size)} files in ${work}`);
     const files = scenarios(work, opts.size);
+    spawnSync('sync'); // write the inputs back now, not during the measurements
     const size = opts.size;
     const B = rdiffBlockLen(size);
 
@@ -119,6 +120,47 @@ async function main() {
       readRate = size / median(times.slice(1));
       rows.push({ op: 'read', scenario: 'page cache', tool: 'cat', seconds: size / readRate, rssMiB: NaN, bytes: size });
       console.error(`  raw read ${fmtRate(readRate)}`);
+      // And writing a copy of it (into the page cache, no fsync): patch and the unrelated-data
+      // delta write as much, so this bounds them on this machine's storage.
+      const writes = [];
+      for (let r = 0; r < opts.runs; r++) {
+        writes.push((await run('dd', [`if=${files.base}`, `of=${join(work, 'write-probe')}`, 'bs=1M', 'status=none'])).seconds);
+        rmSync(join(work, 'write-probe'), { force: true });
+      }
+      rows.push({ op: 'write', scenario: 'page cache (copy of the file)', tool: 'dd bs=1M', seconds: median(writes), rssMiB: NaN, bytes: size });
+      console.error(`  raw copy ${fmtRate(size / median(writes))}`);
+    }
+
+    // Fixed cost of every CLI run: node's startup (with this environment, which may make node
+    // load extra CA certificates) and the CLI's module loading, against rdiff's own startup.
+    if (want('startup')) {
+      const startups = [
+        ['rdiff --version', () => run('rdiff', ['--version'])],
+        ['node -e 0', () => run(process.execPath, ['-e', '0'])],
+        ['deltasync --version', () => run(process.execPath, [cli, '--version'])],
+      ];
+      if (process.env.NODE_EXTRA_CA_CERTS) {
+        // node reads that bundle at startup; measured so the note can separate it out.
+        startups.push(['node -e 0 without NODE_EXTRA_CA_CERTS', () => run('/usr/bin/env', ['-u', 'NODE_EXTRA_CA_CERTS', process.execPath, '-e', '0'])]);
+      }
+      const samples = startups.map(() => []);
+      for (let r = 0; r < Math.max(5, opts.runs); r++) {
+        for (let i = 0; i < startups.length; i++) samples[i].push(await startups[i][1]());
+      }
+      const anchor = median(samples[0].map((x) => x.seconds));
+      startups.forEach(([tool], i) => {
+        const seconds = median(samples[i].map((x) => x.seconds));
+        add({
+          op: 'startup',
+          scenario: process.env.NODE_EXTRA_CA_CERTS ? 'NODE_EXTRA_CA_CERTS set' : 'process start',
+          tool,
+          seconds,
+          bytes: 0,
+          rssMiB: Math.max(...samples[i].map((x) => x.rssMiB)),
+          ratio: i === 0 ? undefined : anchor / seconds,
+          anchor: startups[0][0],
+        });
+      });
     }
 
     // Pairs of [anchor, ours...] measured interleaved.
@@ -128,6 +170,12 @@ async function main() {
         for (let v = 0; v < variants.length; v++) {
           try {
             if (variants[v].before) variants[v].before();
+            // Every run starts alike: without its earlier output (replacing a file keeps the
+            // old one's dirty pages until the rename, where rdiff truncates them away first),
+            // and with no dirty page cache left to write back (the kernel throttles writers
+            // once GiBs are dirty: a run would pay for its predecessor's output).
+            if (variants[v].out) rmSync(variants[v].out, { force: true });
+            spawnSync('sync');
             samples[v].push(await variants[v].run());
           } catch (err) {
             fail.push(`${op} ${scenario} ${variants[v].tool}: ${err.message}`);
@@ -158,9 +206,9 @@ async function main() {
 
     if (want('signature')) {
       await measure('signature', 'basis', size, [
-        { tool: 'rdiff', run: rd(['-f', 'signature', '-b', String(B), files.base, join(work, 'sig.rdiff')]) },
-        { tool: 'deltasync', run: ds(['signature', '-f', '-b', String(B), files.base, join(work, 'sig.ds')]) },
-        { tool: 'deltasync --format rdiff', run: ds(['signature', '-f', '--format', 'rdiff', '-b', String(B), files.base, join(work, 'sig.dsr')]) },
+        { tool: 'rdiff', out: join(work, 'sig.rdiff'), run: rd(['-f', 'signature', '-b', String(B), files.base, join(work, 'sig.rdiff')]) },
+        { tool: 'deltasync', out: join(work, 'sig.ds'), run: ds(['signature', '-f', '-b', String(B), files.base, join(work, 'sig.ds')]) },
+        { tool: 'deltasync --format rdiff', out: join(work, 'sig.dsr'), run: ds(['signature', '-f', '--format', 'rdiff', '-b', String(B), files.base, join(work, 'sig.dsr')]) },
       ]);
     }
     // delta and patch need the signatures.
@@ -174,9 +222,9 @@ async function main() {
         const dDR = join(work, `delta-${name}.dsr`);
         if (want('delta')) {
           await measure('delta', name, statSync(file).size, [
-            { tool: 'rdiff', run: rd(['-f', 'delta', join(work, 'sig.rdiff'), file, dR]) },
-            { tool: 'deltasync', run: ds(['delta', '-f', join(work, 'sig.ds'), file, dD]) },
-            { tool: 'deltasync --format rdiff', run: ds(['delta', '-f', join(work, 'sig.dsr'), file, dDR]) },
+            { tool: 'rdiff', out: dR, run: rd(['-f', 'delta', join(work, 'sig.rdiff'), file, dR]) },
+            { tool: 'deltasync', out: dD, run: ds(['delta', '-f', join(work, 'sig.ds'), file, dD]) },
+            { tool: 'deltasync --format rdiff', out: dDR, run: ds(['delta', '-f', join(work, 'sig.dsr'), file, dDR]) },
           ]);
         } else {
           await run('rdiff', ['-f', 'delta', join(work, 'sig.rdiff'), file, dR]);
@@ -184,8 +232,8 @@ async function main() {
         }
         if (want('patch')) {
           await measure('patch', name, statSync(file).size, [
-            { tool: 'rdiff', run: rd(['-f', 'patch', files.base, dR, join(work, 'out.rdiff')]) },
-            { tool: 'deltasync', run: ds(['patch', '-f', files.base, dD, join(work, 'out.ds')]) },
+            { tool: 'rdiff', out: join(work, 'out.rdiff'), run: rd(['-f', 'patch', files.base, dR, join(work, 'out.rdiff')]) },
+            { tool: 'deltasync', out: join(work, 'out.ds'), run: ds(['patch', '-f', files.base, dD, join(work, 'out.ds')]) },
           ]);
         }
       }
@@ -206,7 +254,28 @@ async function main() {
       }
     }
 
+    if (want('simd')) {
+      // The native core alone, in memory, per SIMD level (native/test/core_test.cc `bench`):
+      // this machine's levels, and NEON on aarch64 under qemu (emulated: correctness, not speed).
+      for (const row of await coreBench(work, 64)) add(row);
+    }
+
     if (want('threads')) {
+      // The same inside one process (signature() only, no node startup): the scaling of the
+      // native read + hash itself. The child prints its own elapsed seconds.
+      const sigModule = join(root, 'dist', 'lib', 'signature.js');
+      const timed = (threads) => async () => {
+        const script = `const { signature } = await import(${JSON.stringify(sigModule)});
+          const t = performance.now(); await signature(${JSON.stringify(files.base)}, { blockLen: ${B} });
+          process.stdout.write(String((performance.now() - t) / 1000));`;
+        const out = join(work, `inproc-${threads}`);
+        const r = await run(process.execPath, ['--input-type=module', '-e', script], { env: { DELTASYNC_THREADS: threads }, stdoutFile: out });
+        return { seconds: Number(readFileSync(out, 'utf8')), rssMiB: r.rssMiB };
+      };
+      await measure('signature threads, in process', 'basis', size, [
+        { tool: 'deltasync 1 thread', run: timed('1') },
+        { tool: 'deltasync 2 threads', run: timed('2') },
+      ]);
       await measure('signature threads', 'basis', size, [
         { tool: 'deltasync 1 thread', run: ds(['signature', '-f', '-b', String(B), files.base, join(work, 'sig1.ds')], { DELTASYNC_THREADS: '1' }) },
         { tool: 'deltasync all cores', run: ds(['signature', '-f', '-b', String(B), files.base, join(work, 'sig2.ds')]) },
@@ -267,6 +336,73 @@ async function main() {
   }
 }
 
+/** qemu-user's aarch64 runner, if installed. */
+function qemuAarch64() {
+  for (const name of ['qemu-aarch64', 'qemu-aarch64-static']) {
+    for (const dir of (process.env.PATH ?? '').split(':')) {
+      if (dir && existsSync(join(dir, name))) return join(dir, name);
+    }
+  }
+  return undefined;
+}
+
+/** Runs a command, resolving to its stdout (rejects with its stderr's last line). */
+function capture(cmd, args) {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolvePromise(out) : reject(new Error(`${cmd} exited ${code}: ${err.trim().split('\n').pop()}`))));
+  });
+}
+
+/**
+ * Builds the standalone core program (x86_64, and aarch64 when the cross compiler and qemu are
+ * there) and turns its `bench` table (| operation | level | GB/s |) into rows. Build problems
+ * become a row-less warning: the CLI rows do not depend on them.
+ */
+async function coreBench(work, mib) {
+  const rows = [];
+  const build = join(root, 'native', 'test', 'build_core.sh');
+  const targets = [{ arch: 'x86_64', runner: [], mib, suffix: '' }];
+  const qemu = qemuAarch64();
+  if (qemu) targets.push({ arch: 'aarch64', runner: [qemu], mib: Math.max(1, mib >> 4), suffix: ' (qemu)', parts: ['sums', 'search'] });
+  for (const t of targets) {
+    let table;
+    try {
+      console.error(`# building the core bench program for ${t.arch}`);
+      const exe = (await capture('sh', [build, t.arch, join(work, `core-${t.arch}`)])).trim().split('\n').pop();
+      table = '';
+      for (const part of t.parts ?? ['all']) {
+        const [cmd, ...args] = [...t.runner, exe, 'bench', String(t.mib), part];
+        table += await capture(cmd, args);
+      }
+    } catch (err) {
+      console.error(`  core bench ${t.arch} skipped: ${err.message}`);
+      continue;
+    }
+    const bytes = t.mib << 20;
+    for (const line of table.split('\n')) {
+      const m = /^\| (.+?) \| (\w+) \| ([\d.]+) \|$/.exec(line.trim());
+      if (!m || m[1] === 'operation') continue;
+      const gbps = Number(m[3]);
+      rows.push({
+        op: `core ${m[1]}`,
+        scenario: `in memory, ${t.mib} MiB, ${t.arch}`,
+        tool: `${m[2]}${t.suffix}`,
+        seconds: gbps > 0 ? bytes / (gbps * 1e9) : NaN,
+        bytes,
+        rssMiB: NaN,
+        inMemory: true, // no anchor, no file: the ratio and raw-read columns do not apply
+      });
+    }
+  }
+  return rows;
+}
+
 function fmtBytes(n) {
   if (n >= 1 << 30) return `${(n / (1 << 30)).toFixed(1)} GiB`;
   if (n >= 1 << 20) return `${(n / (1 << 20)).toFixed(1)} MiB`;
@@ -286,8 +422,8 @@ function report(rows, fail, opts, readRate) {
     const rate = r.bytes ? r.bytes / r.seconds : NaN;
     lines.push(
       `| ${r.op} | ${r.scenario} | ${r.tool} | ${r.seconds.toFixed(3)} | ${Number.isFinite(rate) ? (rate / 1e9).toFixed(2) : '—'} | ` +
-        `${r.ratio === undefined ? '(anchor)' : `${r.ratio.toFixed(2)}× ${r.anchor}`} | ` +
-        `${Number.isFinite(rate) ? (rate / readRate).toFixed(2) : '—'} | ${Number.isFinite(r.rssMiB) ? r.rssMiB.toFixed(0) : '—'} |`,
+        `${r.ratio !== undefined ? `${r.ratio.toFixed(2)}× ${r.anchor}` : r.inMemory ? '—' : '(anchor)'} | ` +
+        `${Number.isFinite(rate) && !r.inMemory ? (rate / readRate).toFixed(2) : '—'} | ${Number.isFinite(r.rssMiB) ? r.rssMiB.toFixed(0) : '—'} |`,
     );
   }
   if (fail.length) {
@@ -301,7 +437,7 @@ function report(rows, fail, opts, readRate) {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   writeFileSync(join(opts.out, `bench-${stamp}.json`), JSON.stringify({ size: opts.size, runs: opts.runs, readRate, rows, fail }, null, 2));
   writeFileSync(join(opts.out, `bench-${stamp}.md`), text + '\n');
-  writeFileSync(join(opts.out, 'ratios.svg'), renderSvg(rows.filter((r) => r.ratio !== undefined)));
+  writeFileSync(join(opts.out, 'ratios.svg'), renderSvg(rows.filter((r) => r.ratio !== undefined && r.op !== 'startup')));
   console.error(`wrote ${opts.out}/bench-${stamp}.{json,md} and ratios.svg`);
 }
 

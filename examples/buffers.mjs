@@ -8,7 +8,7 @@ const newData = Buffer.concat([oldData.subarray(0, 50000), Buffer.from('NEW TEXT
 const sig = await signature(oldData); // deltasync format; { format: 'rdiff' } for librsync's
 const sigBytes = sig.toBuffer(); // what you would send to the other side
 const { delta: d, stats } = await delta(sigBytes, newData); // a Signature or its bytes
-const { output } = await patch(oldData, d); // checked against the delta's whole-file hash
+const { output } = await patch(oldData, d); // checked against the delta's result digest
 
 console.log(`signature ${sigBytes.length} bytes, delta ${d.length} bytes for a ${newData.length}-byte file`);
 console.log(`literal ${stats.literalBytes}, matched ${stats.matchedBytes}`);

@@ -4,8 +4,9 @@
 #
 #   fuzz/build.sh [OUTDIR]        (default: $FUZZ_OUT, else build/fuzz)
 #
-# Harnesses: fuzz_delta_deltasync, fuzz_delta_rdiff, fuzz_signature. They link the native
-# format code (native/format, no N-API), the hashes and the CPU dispatch; fuzz_signature also
+# Harnesses: fuzz_delta_deltasync, fuzz_delta_rdiff, fuzz_signature, fuzz_protocol. The first
+# three link the native format code (native/format, no N-API), the hashes and the CPU dispatch;
+# fuzz_protocol (protocol_fuzz.cc) links the protocol decoders (native/protocol, no N-API); fuzz_signature also
 # links the matcher (native/*.cc but the N-API files) to drive it with hostile signatures. If
 # those sources do not build, fuzz_signature is built without that stage and a WARNING says so.
 # SIMD translation units get their -m flags and nothing else does, as in binding.gyp.
@@ -71,6 +72,12 @@ for src in $core_sources; do
   core_objs="$core_objs $(compile "$src")"
 done
 
+protocol_objs=""
+for src in "$root"/native/protocol/*.cc; do
+  case "$src" in */binding.cc) continue ;; esac
+  protocol_objs="$protocol_objs $(compile "$src")"
+done
+
 # The matcher and everything it may call: every native/*.cc but the N-API bindings.
 matcher_objs=""
 matcher_ok=1
@@ -106,6 +113,8 @@ link() {
 link fuzz_delta_deltasync "$here/fuzz_delta_deltasync.cc" $core_objs
 # shellcheck disable=SC2086
 link fuzz_delta_rdiff "$here/fuzz_delta_rdiff.cc" $core_objs
+# shellcheck disable=SC2086
+link fuzz_protocol "$here/protocol_fuzz.cc" $protocol_objs
 # A fuzz_signature built without the matcher stage is marked, so it is relinked with it later.
 without="$out/obj/fuzz_signature.without-matcher"
 [ "$matcher_ok" -eq 1 ] && [ -f "$without" ] && rm -f "$out/fuzz_signature" "$without"

@@ -15,7 +15,7 @@ root=$(cd "$here/.." && pwd)
 out=${FUZZ_OUT:-$root/build/fuzz}
 seconds=${1:-60}
 [ $# -gt 0 ] && shift
-harnesses=${*:-fuzz_delta_deltasync fuzz_delta_rdiff fuzz_signature}
+harnesses=${*:-fuzz_delta_deltasync fuzz_delta_rdiff fuzz_signature fuzz_protocol}
 
 sh "$here/build.sh" "$out" >/dev/null
 status=$?

@@ -2,12 +2,13 @@
 import { performance } from 'node:perf_hooks';
 import { Transform } from 'node:stream';
 import { DeltaSyncError } from './errors.js';
+import { BlockDigest, forEachPiece } from './format/deltasync.js';
 import { createDeltaEncoder } from './format/detect.js';
 import type { DeltaEncoder } from './format/ops.js';
 import { CHUNK_SIZE, ChunkingTransform, InputSource, writeAtomically } from './io.js';
 import type { Input } from './io.js';
 import { native } from './native.js';
-import type { MatchResult, NativeHasher, NativeMatcher } from './native.js';
+import type { MatchResult, NativeMatcher } from './native.js';
 import { MAX_FILE_SIZE } from './params.js';
 import { Signature } from './signature.js';
 
@@ -25,7 +26,17 @@ export interface DeltaStats {
   copyOps: number;
   /** LITERAL commands written. */
   literalOps: number;
+  /** Wall time spent in this delta, in milliseconds. */
   elapsedMs: number;
+}
+
+/** Options of {@link DeltaEngine}. */
+export interface DeltaEngineOptions {
+  /**
+   * The receiver applies the delta over its basis (rsync's --inplace): blocks are only copied
+   * to an offset at or before their basis offset, so no COPY reads bytes already rewritten.
+   */
+  inPlace?: boolean;
 }
 
 /** A literal run longer than this is written as several commands, so memory stays O(chunk). */
@@ -39,7 +50,8 @@ export class DeltaEngine {
   readonly stats: DeltaStats = { newBytes: 0, literalBytes: 0, matchedBytes: 0, deltaBytes: 0, copyOps: 0, literalOps: 0, elapsedMs: 0 };
   private readonly encoder: DeltaEncoder;
   private readonly matcher: NativeMatcher | undefined;
-  private readonly hasher: NativeHasher | undefined;
+  /** deltasync: the result's block digest, fed from the matcher's block hashes and the literals. */
+  private readonly digest: BlockDigest | undefined;
   private readonly started = performance.now();
   private copyOffset = 0;
   private copyLength = 0;
@@ -48,9 +60,9 @@ export class DeltaEngine {
   private finished = false;
 
   /** `resultSize`: size of the new data when known up front (recorded by the deltasync format). */
-  constructor(readonly sig: Signature, readonly resultSize?: number) {
+  constructor(readonly sig: Signature, readonly resultSize?: number, options: DeltaEngineOptions = {}) {
     this.encoder = createDeltaEncoder(sig.format);
-    this.encoder.header(resultSize);
+    this.encoder.header(resultSize, { strong: sig.strong, blockLen: sig.blockLen });
     // An empty basis has nothing to match: everything is literal.
     if (sig.blockCount > 0) {
       this.matcher = new native.Matcher({
@@ -61,9 +73,10 @@ export class DeltaEngine {
         blocks: sig.blocks,
         blockCount: sig.blockCount,
         lastBlockLen: sig.lastBlockLen,
+        inPlace: options.inPlace === true,
       });
     }
-    if (sig.format === 'deltasync') this.hasher = new native.Hasher('xxh3');
+    if (sig.format === 'deltasync') this.digest = new BlockDigest(sig.strong, sig.blockLen);
   }
 
   /** Feeds new data (best in MiB-sized chunks); returns delta bytes ready to go out. */
@@ -73,11 +86,9 @@ export class DeltaEngine {
     this.stats.newBytes += chunk.length;
     if (this.stats.newBytes > MAX_FILE_SIZE) throw new DeltaSyncError('ERR_BAD_PARAMS', 'new data larger than 2^53 - 1 bytes');
     if (this.matcher) {
-      // The whole-file hash runs on the thread pool beside the matcher.
-      const [result] = await Promise.all([this.matcher.update(chunk), this.hasher?.update(chunk)]);
-      this.apply(result, chunk);
+      await this.apply(await this.matcher.update(chunk), chunk);
     } else {
-      await this.hasher?.update(chunk);
+      await this.digest?.literal(chunk);
       this.addLiteral(chunk);
     }
     return this.take();
@@ -87,13 +98,13 @@ export class DeltaEngine {
   async finish(): Promise<Buffer[]> {
     if (this.finished) throw new Error('deltasync: delta already finished');
     this.finished = true;
-    if (this.matcher) this.apply(await this.matcher.final());
+    if (this.matcher) await this.apply(await this.matcher.final());
     this.flushCopy();
     this.flushLiteral();
     if (this.resultSize !== undefined && this.resultSize !== this.stats.newBytes) {
       throw new DeltaSyncError('ERR_IO', `new file changed size while being read (${this.resultSize} bytes expected, ${this.stats.newBytes} read)`);
     }
-    this.encoder.end(this.hasher?.digest());
+    this.encoder.end(this.digest?.digest());
     return this.take();
   }
 
@@ -105,22 +116,38 @@ export class DeltaEngine {
   }
 
   /** `chunk`: the data of the update() that produced `result` (kind-2 literals point into it). */
-  private apply(result: MatchResult, chunk?: Buffer): void {
-    const { ops, literals } = result;
+  private async apply(result: MatchResult, chunk?: Buffer): Promise<void> {
+    const { ops, literals, digests } = result;
+    const digest = this.digest;
     let litPos = 0;
+    let digestPos = 0;
     for (let i = 0; i + 2 < ops.length; i += 3) {
       const a = ops[i + 1]!;
       if (ops[i] === 0) {
-        this.addCopy(a, ops[i + 2]!);
-      } else if (ops[i] === 2) {
-        if (!chunk) throw new Error('deltasync: matcher referenced input outside update()');
-        this.addLiteral(chunk.subarray(a, a + ops[i + 2]!));
+        const length = ops[i + 2]!;
+        if (digest) {
+          // The matcher's copies are whole basis blocks: one piece, and one hash, per block.
+          forEachPiece(a, length, this.sig.blockLen, (_at, len) => {
+            digest.piece(digests.subarray(digestPos, digestPos + digest.pieceHashLen), len);
+            digestPos += digest.pieceHashLen;
+          });
+        }
+        this.addCopy(a, length);
       } else {
-        this.addLiteral(literals.subarray(litPos, litPos + a));
-        litPos += a;
+        let data: Buffer;
+        if (ops[i] === 2) {
+          if (!chunk) throw new Error('deltasync: matcher referenced input outside update()');
+          data = chunk.subarray(a, a + ops[i + 2]!);
+        } else {
+          data = literals.subarray(litPos, litPos + a);
+          litPos += a;
+        }
+        await digest?.literal(data);
+        this.addLiteral(data);
       }
     }
     if (litPos !== literals.length) throw new Error('deltasync: matcher literal bytes do not add up');
+    if (digest && digestPos !== digests.length) throw new Error('deltasync: matcher block hashes do not add up');
   }
 
   private addCopy(offset: number, length: number): void {
@@ -167,11 +194,19 @@ function toSignature(sig: unknown): Signature {
   throw new DeltaSyncError('ERR_USAGE', 'delta needs a Signature or a serialized signature (Buffer/Uint8Array)');
 }
 
+/** What {@link delta} returns. */
+export interface DeltaResult {
+  /** The encoded delta, in the signature's format. */
+  delta: Buffer;
+  /** Counters of the delta. */
+  stats: DeltaStats;
+}
+
 /**
  * Computes the delta turning the signature's basis into `input` (Buffer, file path, Readable
  * or AsyncIterable), in the signature's format. Memory is O(signature + chunk + delta).
  */
-export async function delta(sig: Signature | Uint8Array, input: Input): Promise<{ delta: Buffer; stats: DeltaStats }> {
+export async function delta(sig: Signature | Uint8Array, input: Input): Promise<DeltaResult> {
   const signature = toSignature(sig);
   const src = await InputSource.open(input, 'new file');
   try {

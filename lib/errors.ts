@@ -7,7 +7,7 @@ export type ErrorCode =
   | 'ERR_BAD_PARAMS' // absurd block size / sum length / counts
   | 'ERR_TRUNCATED' // input ended early
   | 'ERR_CORRUPT' // garbled content (bad opcode, bad varint, literal longer than stream, COPY past basis ...)
-  | 'ERR_HASH_MISMATCH' // whole-file hash of the patched result differs
+  | 'ERR_HASH_MISMATCH' // the patched result does not match the delta's result digest / whole-file hash
   | 'ERR_IO' // file system errors (ENOENT, EACCES, ENOSPC ...); message names the path
   | 'ERR_PROTOCOL' // sync protocol violation
   | 'ERR_PARTIAL' // sync: some files failed

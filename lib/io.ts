@@ -1,5 +1,5 @@
 // File and stream I/O for the core: large-chunk readers, a cached random-access file reader,
-// and atomic output files (temp file beside the target, fsync, rename).
+// and atomic output files (temp file beside the target, optional fsync, rename).
 import { randomBytes } from 'node:crypto';
 import { open, rename, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
@@ -246,14 +246,27 @@ export function tempPathFor(target: string): string {
   return join(dirname(target), `.${basename(target)}.deltasync-${randomBytes(3).toString('hex')}`);
 }
 
+/** How an atomic output file is committed. */
+export interface AtomicFileOptions {
+  /**
+   * fsync the data (and the directory after the rename) before commit() resolves: the file
+   * survives a power loss, at the price of waiting for the disk. Default true. The rename alone
+   * already guarantees readers never see a partial file (rdiff does not fsync at all; the CLI
+   * turns this off unless `--fsync` is given).
+   */
+  fsync?: boolean;
+}
+
 /**
  * An output file written atomically: data goes to a temp file beside the target; commit()
- * fsyncs and renames it over the target; abort() removes it. Writes are batched.
+ * (optionally fsyncs and) renames it over the target; abort() removes it. Writes are batched.
  */
 export class AtomicFile {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private closed = false;
+  /** The batch being written in the background (at most one), so producing overlaps writing. */
+  private inFlight: Promise<void> | undefined;
   /** Bytes written so far. */
   bytes = 0;
 
@@ -261,14 +274,15 @@ export class AtomicFile {
     readonly target: string,
     readonly tempPath: string,
     private readonly handle: FileHandle,
+    private readonly durable: boolean,
   ) {}
 
-  static async create(target: string): Promise<AtomicFile> {
+  static async create(target: string, options: AtomicFileOptions = {}): Promise<AtomicFile> {
     for (let attempt = 0; ; attempt++) {
       const temp = tempPathFor(target);
       try {
         const handle = await open(temp, 'wx', 0o666);
-        return new AtomicFile(target, temp, handle);
+        return new AtomicFile(target, temp, handle, options.fsync !== false);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'EEXIST' && attempt < 8) continue;
         throw ioError(err, target, 'create a temporary file for');
@@ -276,21 +290,42 @@ export class AtomicFile {
     }
   }
 
-  /** Queues `data` (kept by reference: do not modify it afterwards) and flushes big batches. */
+  /**
+   * Queues `data` (kept by reference until written: do not modify it afterwards). Big batches
+   * are written in the background while the caller produces the next one; a write error
+   * surfaces from a later write(), flush() or commit().
+   */
   async write(data: Uint8Array): Promise<void> {
     if (data.length === 0) return;
     this.pending.push(Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length));
     this.pendingBytes += data.length;
     this.bytes += data.length;
-    if (this.pendingBytes >= CHUNK_SIZE || this.pending.length >= 1024) await this.flush();
+    if (this.pendingBytes >= CHUNK_SIZE || this.pending.length >= 1024) {
+      await this.inFlight; // one batch in flight bounds memory to two batches
+      this.inFlight = this.writeBatch(this.takePending());
+      this.inFlight.catch(() => undefined); // surfaced when awaited
+    }
   }
 
+  /** Writes everything queued and waits for it. */
   async flush(): Promise<void> {
-    let parts = this.pending;
+    const previous = this.inFlight;
+    this.inFlight = undefined;
+    await previous;
+    await this.writeBatch(this.takePending());
+  }
+
+  private takePending(): Buffer[] {
+    const parts = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
+    return parts;
+  }
+
+  private async writeBatch(parts: Buffer[]): Promise<void> {
     try {
       while (parts.length > 0) {
+        // writev takes at most IOV_MAX (1024) buffers per call: the batch bound above keeps to it.
         const { bytesWritten } = await this.handle.writev(parts);
         parts = dropBytes(parts, bytesWritten);
       }
@@ -299,11 +334,11 @@ export class AtomicFile {
     }
   }
 
-  /** Flushes, fsyncs, closes and renames the temp file over the target. */
+  /** Flushes, fsyncs (when durable), closes and renames the temp file over the target. */
   async commit(): Promise<void> {
     await this.flush();
     try {
-      await this.handle.sync();
+      if (this.durable) await this.handle.sync();
       this.closed = true;
       await this.handle.close();
       await rename(this.tempPath, this.target);
@@ -311,11 +346,13 @@ export class AtomicFile {
       await this.abort();
       throw ioError(err, this.target, 'write');
     }
-    await syncDirectory(dirname(this.target));
+    if (this.durable) await syncDirectory(dirname(this.target));
   }
 
   /** Closes and removes the temp file; never throws. */
   async abort(): Promise<void> {
+    await this.inFlight?.catch(() => undefined);
+    this.inFlight = undefined;
     if (!this.closed) {
       this.closed = true;
       await this.handle.close().catch(() => undefined);
@@ -348,8 +385,12 @@ export function dropBytes(parts: Buffer[], n: number): Buffer[] {
 }
 
 /** Runs `fn` with an AtomicFile for `target`: committed if fn succeeds, removed otherwise. */
-export async function writeAtomically<T>(target: string, fn: (file: AtomicFile) => Promise<T>): Promise<T> {
-  const file = await AtomicFile.create(target);
+export async function writeAtomically<T>(
+  target: string,
+  fn: (file: AtomicFile) => Promise<T>,
+  options?: AtomicFileOptions,
+): Promise<T> {
+  const file = await AtomicFile.create(target, options);
   let result: T;
   try {
     result = await fn(file);

@@ -30,12 +30,23 @@ export interface BlockParams {
 export interface MatchResult {
   ops: Float64Array;
   literals: Buffer;
+  /**
+   * Full-length strong hash of every block the COPY ops cover, in op order (a copy of `b`
+   * bytes covers ceil(b / blockLen) blocks): the sender's half of the deltasync block digest.
+   */
+  digests: Buffer;
 }
 
 export interface NativeSignatureBuilder {
   /** Feeds data; resolves to packed entries (weak big-endian, then strong) of blocks completed. */
   update(data: Uint8Array): Promise<Buffer>;
   updateSync(data: Uint8Array): Buffer;
+  /**
+   * Reads up to `length` bytes of the open file `fd` from `position` and feeds them, reading
+   * and hashing on all cores (signatures of whole files). `bytesRead` < `length` only at the
+   * end of the file. Rejects on a read error or when the file changes while being read.
+   */
+  updateFromFile(fd: number, position: number, length: number): Promise<{ entries: Buffer; bytesRead: number }>;
   /** Entry of the trailing partial block, if any (empty Buffer otherwise). */
   final(): Buffer;
 }
@@ -68,9 +79,37 @@ export interface NativeAddon {
   setSimdLevel(name: string): boolean;
   SignatureBuilder: new (params: BlockParams) => NativeSignatureBuilder;
   Matcher: new (
-    params: BlockParams & { blocks: Uint8Array; blockCount: number; lastBlockLen: number },
+    params: BlockParams & {
+      blocks: Uint8Array;
+      blockCount: number;
+      lastBlockLen: number;
+      /** --inplace receiver: accept a block only at a stream offset ≤ its basis offset. */
+      inPlace?: boolean;
+    },
   ) => NativeMatcher;
   Hasher: new (kind: StrongKind) => NativeHasher;
+  /**
+   * Protocol frame splitter (native/protocol/frames.h): the whole frames in `buffer` as
+   * [type, payloadOffset, length] triples, the bytes they cover, and the bytes the next frame
+   * needs in all (5 while its header is incomplete; 0 after a bad header). `error` describes a
+   * bad header at `consumed`.
+   */
+  splitFrames(buffer: Uint8Array, maxPayload: number): { frames: Float64Array; consumed: number; need: number; error?: string };
+  /**
+   * FLIST payload decoder (native/protocol/file_list.h): 15 numbers per entry (see
+   * lib/protocol/messages.ts) and the full paths back to back, or a one-line error in which
+   * "{path}" stands for `path`.
+   */
+  decodeFileList(
+    payload: Uint8Array,
+    prevPath: Uint8Array,
+  ): { fields: Float64Array; paths: Buffer; error?: undefined } | { error: string; path?: Buffer };
+  /**
+   * Decoder of the small binary messages (native/protocol/messages.h: REQUEST, FILE_BEGIN,
+   * FILE_END, FILE_ERROR, PROGRESS, LOG): their fields in wire order, strings as offset and
+   * length in `payload`; or a one-line error.
+   */
+  decodeMessage(type: number, payload: Uint8Array): Float64Array | string;
 }
 
 function packageRoot(): string {

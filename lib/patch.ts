@@ -9,25 +9,34 @@ import type { DeltaOp } from './format/ops.js';
 import { CHUNK_SIZE, FileRangeReader, InputSource, writeAtomically } from './io.js';
 import type { Input } from './io.js';
 import { native } from './native.js';
-import type { NativeHasher } from './native.js';
+import type { NativeHasher, StrongKind } from './native.js';
+import { BlockDigest } from './format/deltasync.js';
+import { WEAK_WIDTH } from './params.js';
 
 /** Something to copy basis bytes from: bytes in memory, a file path, or a reader. */
 export type Basis = Uint8Array | string /* file path, random access */ | BasisReader;
 
 /** Random access to a basis. `read` may return fewer bytes only at the end of the basis. */
 export interface BasisReader {
+  /** Reads `length` bytes at `offset` (fewer only at the end of the basis). */
   read(offset: number, length: number): Promise<Uint8Array>;
   /** Total size, if known: COPYs are then checked before reading. */
   size?: number;
+  /** Called once when the patch is done with the basis (e.g. to close a file it reads). */
+  close?(): Promise<void>;
 }
 
 /** Counters of one patch. */
 export interface PatchStats {
+  /** Bytes of the rebuilt file. */
   outBytes: number;
+  /** Bytes copied from the basis. */
   copiedBytes: number;
+  /** Bytes taken from the delta's literals. */
   literalBytes: number;
+  /** Wall time spent in this patch, in milliseconds. */
   elapsedMs: number;
-  /** True when the delta carried a whole-file hash and the result matched it (deltasync format). */
+  /** True when the delta carried a result digest and the result matched it (deltasync format). */
   verified: boolean;
 }
 
@@ -73,7 +82,9 @@ async function openBasis(basis: Basis): Promise<BasisAccess> {
       // Copied: a reader may reuse its buffer, and output is batched before it is written.
       return Buffer.from(data);
     },
-    close: async () => undefined,
+    close: async () => {
+      await reader.close?.();
+    },
   };
 }
 
@@ -83,34 +94,92 @@ const OUTPUT_BATCH = 1024 * 1024;
 type Sink = (data: Buffer) => void | Promise<void>;
 
 /**
- * Streaming patcher: write() delta chunks, finish() at the end. Output goes to `sink` in
- * batches; for deltasync deltas the whole-file hash is computed on the way and checked in
- * finish() (ERR_HASH_MISMATCH).
+ * Full-length strong hashes of the basis's blocks (a signature made with the full strong
+ * length, or a signature cache entry): lets {@link PatchEngine} verify COPYs of whole blocks
+ * without reading them. Only pass a grid you trust to describe the basis as it is now.
+ */
+export interface BlockHashGrid {
+  strong: StrongKind;
+  blockLen: number;
+  /** Size of the basis the grid describes. */
+  basisSize: number;
+  /** ceil(basisSize / blockLen) hashes of strongFullLen(strong) bytes, in block order. */
+  hashes: Buffer;
+}
+
+/** Positional output for {@link PatchEngine}: lets COPYs bypass user space. */
+export interface PatchOutput {
+  /** Writes result bytes at `position`. */
+  write(data: Buffer, position: number): Promise<void>;
+  /** Puts basis bytes [offset, offset + length) at `position` (e.g. copy_file_range). */
+  copyFromBasis?(offset: number, length: number, position: number): Promise<void>;
+  /** In place: basis bytes [offset, offset + length) are already where they belong. */
+  unchanged?(offset: number, length: number): void;
+}
+
+/** Options of {@link PatchEngine}. */
+export interface PatchEngineOptions {
+  /** Trusted block hashes of the basis (see {@link BlockHashGrid}). */
+  grid?: BlockHashGrid;
+  /** Positional output; replaces the sink. */
+  output?: PatchOutput;
+  /**
+   * The output is the basis file itself (--inplace): a COPY to its own offset is skipped, and a
+   * COPY from bytes this patch already rewrote fails with ERR_HASH_MISMATCH (its old bytes are gone).
+   */
+  inPlace?: boolean;
+}
+
+/**
+ * Streaming patcher: write() delta chunks, finish() at the end. Output goes to `sink` (or the
+ * positional `output`) in batches; for deltasync deltas the block digest of the result is
+ * computed on the way and checked in finish() (ERR_HASH_MISMATCH). With a trusted grid and a
+ * range-copying output, whole-block COPYs are neither read nor hashed.
  */
 export class PatchEngine {
   readonly stats: PatchStats = { outBytes: 0, copiedBytes: 0, literalBytes: 0, elapsedMs: 0, verified: false };
+  /** COPY bytes handed to output.copyFromBasis (not through user space). */
+  rangeCopiedBytes = 0;
+  /** In place: COPY bytes left where they were (neither read nor written). */
+  unchangedBytes = 0;
   private readonly decoder = new AutoDeltaDecoder();
   private basis: BasisAccess | undefined;
-  private hasher: NativeHasher | undefined;
+  private digest: BlockDigest | undefined;
+  private grid: BlockHashGrid | undefined;
+  private gridChecked = false;
   private batch: Buffer[] = [];
   private batchBytes = 0;
+  private position = 0;
+  /** In place: output ranges written so far, merged, ascending (writes only move forward). */
+  private readonly written: number[] = [];
   private readonly started = performance.now();
+  private readonly sink: Sink | undefined;
+  private readonly output: PatchOutput | undefined;
 
   constructor(
     private readonly basisSpec: Basis,
-    private readonly sink: Sink,
+    sink: Sink | undefined,
+    private readonly options: PatchEngineOptions = {},
   ) {
     checkBasis(basisSpec);
+    this.sink = sink;
+    this.output = options.output;
+    if (!sink && !this.output) throw new DeltaSyncError('ERR_USAGE', 'patch engine needs a sink or an output');
   }
 
   /** Feeds delta bytes. */
   async write(chunk: Buffer): Promise<void> {
     const ops: DeltaOp[] = [];
     this.decoder.push(chunk, ops);
-    if (this.decoder.format === 'deltasync' && !this.hasher) this.hasher = new native.Hasher('xxh3');
+    if (!this.digest && this.decoder.format === 'deltasync') {
+      // Known once the header is complete (before any op).
+      const g = this.decoder.grid;
+      if (g) this.digest = new BlockDigest(g.strong, g.blockLen);
+    }
     for (const op of ops) {
       if (op.kind === 'literal') {
         this.stats.literalBytes += op.data.length;
+        await this.digest?.literal(op.data);
         await this.emit(op.data);
       } else {
         await this.copy(op.offset, op.length);
@@ -119,13 +188,13 @@ export class PatchEngine {
     this.stats.elapsedMs = performance.now() - this.started;
   }
 
-  /** Ends the delta: checks it is complete, flushes, verifies the result hash. */
+  /** Ends the delta: checks it is complete, flushes, verifies the result digest. */
   async finish(): Promise<PatchStats> {
     this.decoder.finish();
     await this.flush();
     if (this.decoder.format === 'deltasync') {
       const expected = this.decoder.resultHash!;
-      const actual = this.hasher!.digest();
+      const actual = this.digest!.digest();
       if (!actual.equals(expected)) {
         throw new DeltaSyncError(
           'ERR_HASH_MISMATCH',
@@ -151,6 +220,19 @@ export class PatchEngine {
     await basis?.close();
   }
 
+  /** The caller's grid, if it fits this delta and basis (else pieces are hashed from their bytes). */
+  private usableGrid(): BlockHashGrid | undefined {
+    if (this.gridChecked) return this.grid;
+    this.gridChecked = true;
+    const g = this.options.grid;
+    const d = this.digest;
+    if (!g || !d || g.strong !== d.strong || g.blockLen !== d.blockLen) return undefined;
+    if (this.basis?.size !== undefined && this.basis.size !== g.basisSize) return undefined;
+    if (g.hashes.length !== Math.ceil(g.basisSize / g.blockLen) * d.pieceHashLen) return undefined;
+    this.grid = g;
+    return g;
+  }
+
   private async copy(offset: number, length: number): Promise<void> {
     this.basis ??= await openBasis(this.basisSpec);
     const size = this.basis.size;
@@ -161,20 +243,128 @@ export class PatchEngine {
       );
     }
     this.stats.copiedBytes += length;
+    const digest = this.digest;
+    if (!digest) {
+      await this.copyThrough(offset, length);
+      return;
+    }
+    // A COPY is at most three groups of pieces, so the work per COPY is not per cell: a head
+    // inside a cell, whole cells, a tail inside a cell (or the basis's short last cell).
+    const B = digest.blockLen;
+    const end = offset + length;
+    let at = offset;
+    if (at % B !== 0) {
+      const to = Math.min(end, (Math.floor(at / B) + 1) * B);
+      await this.copyPiece(at, to - at);
+      at = to;
+    }
+    let cellsEnd = at + Math.floor((end - at) / B) * B;
+    const grid = this.usableGrid();
+    if (cellsEnd < end && grid && end === grid.basisSize) cellsEnd = end; // the short last cell, whole
+    if (cellsEnd > at) await this.copyCells(at, cellsEnd - at);
+    if (cellsEnd < end) await this.copyPiece(cellsEnd, end - cellsEnd);
+  }
+
+  /** One piece that is not a whole cell: its bytes are hashed. */
+  private async copyPiece(offset: number, length: number): Promise<void> {
+    const digest = this.digest!;
+    const hasher = new native.Hasher(digest.strong);
+    await this.copyThrough(offset, length, hasher);
+    digest.piece(hasher.digest(), length);
+  }
+
+  /** Whole cells from a cell border: hashes from the grid (bytes need not pass here), else from the bytes. */
+  private async copyCells(offset: number, length: number): Promise<void> {
+    const digest = this.digest!;
+    const B = digest.blockLen;
+    const w = digest.pieceHashLen;
+    const count = Math.ceil(length / B);
+    const grid = this.usableGrid();
+    if (!grid) {
+      // Hashed in bulk by a signature builder with full-length strong sums: one native call per
+      // chunk however small the cells (a hostile block length of 1 costs what its signature would).
+      const builder = new native.SignatureBuilder({ blockLen: B, strongLen: w, strong: digest.strong, rolling: 'ds64' });
+      const entry = WEAK_WIDTH.ds64 + w;
+      const chunk = Math.min(CHUNK_SIZE, B * 65536);
+      let cellsDone = 0;
+      await this.copyThrough(offset, length, undefined, chunk, async (data) => {
+        const entries = await builder.update(data);
+        const n = entries.length / entry;
+        await digest.pieces(entries, entry, WEAK_WIDTH.ds64, n, n * B);
+        cellsDone += n;
+      });
+      const last = builder.final();
+      if (last.length > 0) await digest.pieces(last, entry, WEAK_WIDTH.ds64, 1, length - cellsDone * B);
+      return;
+    }
+    const first = offset / B;
+    await digest.pieces(grid.hashes.subarray(first * w, (first + count) * w), w, 0, count, length);
+    const out = this.output;
+    const inPlace = this.options.inPlace === true;
+    if (out && inPlace && offset === this.position) {
+      await this.flush();
+      out.unchanged?.(offset, length);
+      this.unchangedBytes += length;
+    } else if (out && !inPlace && out.copyFromBasis) {
+      await this.flush();
+      await out.copyFromBasis(offset, length, this.position);
+      this.rangeCopiedBytes += length;
+    } else {
+      await this.copyThrough(offset, length);
+      return;
+    }
+    this.position += length;
+    this.stats.outBytes += length;
+  }
+
+  /** Reads basis bytes and emits them, hashing them with `hasher` or handing them to `each` if given. */
+  private async copyThrough(
+    offset: number,
+    length: number,
+    hasher?: NativeHasher,
+    chunk = CHUNK_SIZE,
+    each?: (data: Buffer) => Promise<void>,
+  ): Promise<void> {
+    if (this.options.inPlace) this.checkNotRewritten(offset, length);
     let done = 0;
     while (done < length) {
-      const want = Math.min(CHUNK_SIZE, length - done);
-      const data = await this.basis.read(offset + done, want);
+      const want = Math.min(chunk, length - done);
+      const data = await this.basis!.read(offset + done, want);
       if (data.length < want) {
         throw new DeltaSyncError('ERR_CORRUPT', `delta COPY at offset ${offset + done} runs past the end of the basis`);
       }
+      if (hasher) await hasher.update(data);
+      await each?.(data);
       await this.emit(data);
       done += want;
     }
   }
 
+  /** In place: a COPY source this patch has already overwritten cannot be read any more. */
+  private checkNotRewritten(offset: number, length: number): void {
+    const w = this.written;
+    // Ranges are ascending and disjoint: find the last one starting before the source's end.
+    let lo = 0;
+    let hi = w.length / 2;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (w[mid * 2]! < offset + length) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo > 0 && w[(lo - 1) * 2 + 1]! > offset) {
+      throw new DeltaSyncError('ERR_HASH_MISMATCH', `in-place COPY at offset ${offset} reads bytes this patch already rewrote`);
+    }
+  }
+
   private async emit(data: Buffer): Promise<void> {
+    if (this.options.inPlace) {
+      const w = this.written;
+      const end = this.position + data.length;
+      if (w.length > 0 && w[w.length - 1] === this.position) w[w.length - 1] = end;
+      else w.push(this.position, end);
+    }
     this.stats.outBytes += data.length;
+    this.position += data.length;
     this.batch.push(data);
     this.batchBytes += data.length;
     if (this.batchBytes >= OUTPUT_BATCH) await this.flush();
@@ -183,17 +373,27 @@ export class PatchEngine {
   private async flush(): Promise<void> {
     if (this.batchBytes === 0) return;
     const data = this.batch.length === 1 ? this.batch[0]! : Buffer.concat(this.batch, this.batchBytes);
+    const at = this.position - this.batchBytes;
     this.batch = [];
     this.batchBytes = 0;
-    await Promise.all([this.hasher?.update(data), this.sink(data)]);
+    if (this.output) await this.output.write(data, at);
+    else await this.sink!(data);
   }
+}
+
+/** What {@link patch} returns. */
+export interface PatchResult {
+  /** The rebuilt file. */
+  output: Buffer;
+  /** Counters of the patch. */
+  stats: PatchStats;
 }
 
 /**
  * Applies `delta` (Buffer, file path, Readable or AsyncIterable; either format) to `basis`
- * and returns the result, verified against the delta's whole-file hash when it has one.
+ * and returns the result, verified against the delta's result digest when it has one (deltasync format).
  */
-export async function patch(basis: Basis, delta: Input): Promise<{ output: Buffer; stats: PatchStats }> {
+export async function patch(basis: Basis, delta: Input): Promise<PatchResult> {
   checkBasis(basis);
   const parts: Buffer[] = [];
   let total = 0;

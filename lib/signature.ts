@@ -1,6 +1,8 @@
 // Signatures: the per-block weak + strong sums of a basis file, in deltasync's or rdiff's format.
+import { open } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { Transform } from 'node:stream';
-import { DeltaSyncError } from './errors.js';
+import { DeltaSyncError, ioError } from './errors.js';
 import {
   DS_SIG_HEADER_LEN,
   DS_SIG_TRAILER_LEN,
@@ -14,7 +16,7 @@ import {
   parseRdiffSignatureHeader,
   rdiffBlockCount,
 } from './format/rdiff.js';
-import { ChunkingTransform, InputSource, writeAtomically } from './io.js';
+import { CHUNK_SIZE, ChunkingTransform, InputSource, writeAtomically } from './io.js';
 import type { Input } from './io.js';
 import { native } from './native.js';
 import type { NativeSignatureBuilder } from './native.js';
@@ -235,6 +237,14 @@ class EntryCollector {
     return this.count(await this.builder.update(chunk));
   }
 
+  /** Feeds up to `length` bytes of the file at `position`; returns the entries and bytes read. */
+  async updateFromFile(fd: number, position: number, length: number): Promise<{ entries: Buffer; bytesRead: number }> {
+    const { entries, bytesRead } = await this.builder.updateFromFile(fd, position, length);
+    this.inputBytes += bytesRead;
+    if (this.inputBytes > MAX_FILE_SIZE) throw new DeltaSyncError('ERR_BAD_PARAMS', 'input larger than 2^53 - 1 bytes');
+    return { entries: this.count(entries), bytesRead };
+  }
+
   final(): Buffer {
     return this.count(this.builder.final());
   }
@@ -251,12 +261,70 @@ class EntryCollector {
   }
 }
 
+/** Bytes per native file read of {@link signatureOfFile}: whole blocks, several MiB per core. */
+function fileRangeFor(blockLen: number): number {
+  const target = 4 * CHUNK_SIZE;
+  return Math.max(blockLen, Math.floor(target / blockLen) * blockLen);
+}
+
 /**
- * Computes the signature of `input` (Buffer, file path, Readable or AsyncIterable). Files are
- * read in 8 MiB chunks; memory is O(signature + chunk).
+ * Signature of a regular file, read by the native code itself: each core reads and hashes its
+ * own range of blocks through a cache-sized buffer, so nothing large crosses into JS and the
+ * kernel's copy out of the page cache is split across cores too. Undefined when `path` is
+ * not a regular file (pipes, devices): the caller streams it instead.
+ */
+async function signatureOfFile(path: string, options: SignatureOptions | undefined): Promise<Signature | undefined> {
+  let handle: FileHandle | undefined;
+  try {
+    let size: number;
+    try {
+      handle = await open(path, 'r');
+      const st = await handle.stat();
+      if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+      if (!st.isFile()) return undefined;
+      size = st.size;
+    } catch (err) {
+      throw ioError(err, path, 'open');
+    }
+    const params = resolveSignatureParams(options, size);
+    const collector = new EntryCollector(params);
+    const parts: Buffer[] = [];
+    const range = fileRangeFor(params.blockLen);
+    // Read until a short read: a file that grew since the stat is read to its new end.
+    for (let position = 0; ; ) {
+      let result: { entries: Buffer; bytesRead: number };
+      try {
+        result = await collector.updateFromFile(handle.fd, position, range);
+      } catch (err) {
+        if (err instanceof DeltaSyncError) throw err;
+        throw new DeltaSyncError('ERR_IO', `cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`, { path, cause: err });
+      }
+      parts.push(result.entries);
+      position += result.bytesRead;
+      if (result.bytesRead < range) break;
+    }
+    parts.push(collector.final());
+    return new Signature({
+      ...params,
+      fileSize: params.format === 'deltasync' ? collector.inputBytes : undefined,
+      blocks: Buffer.concat(parts, collector.entryBytes),
+    });
+  } finally {
+    await handle?.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Computes the signature of `input` (Buffer, file path, Readable or AsyncIterable). Regular
+ * files are read by the native code on all cores; other inputs in 8 MiB chunks. Memory is
+ * O(signature + chunk).
  */
 export async function signature(input: Input, options?: SignatureOptions): Promise<Signature> {
   resolveSignatureParams(options); // validate the options before touching the input
+  if (typeof input === 'string') {
+    const sig = await signatureOfFile(input, options);
+    if (sig) return sig;
+  }
   const src = await InputSource.open(input, 'basis');
   try {
     const params = resolveSignatureParams(options, src.size);

@@ -17,6 +17,7 @@
 
 void register_fileops(Napi::Env env, Napi::Object exports);  // native/fileops.cc
 void register_format(Napi::Env env, Napi::Object exports);   // native/format/binding.cc
+void register_protocol(Napi::Env env, Napi::Object exports);  // native/protocol/binding.cc
 
 namespace {
 
@@ -154,6 +155,7 @@ class SignatureBuilderWrap : public Napi::ObjectWrap<SignatureBuilderWrap> {
     return DefineClass(env, "SignatureBuilder",
                        {InstanceMethod("update", &SignatureBuilderWrap::Update),
                         InstanceMethod("updateSync", &SignatureBuilderWrap::UpdateSync),
+                        InstanceMethod("updateFromFile", &SignatureBuilderWrap::UpdateFromFile),
                         InstanceMethod("final", &SignatureBuilderWrap::Final)});
   }
   explicit SignatureBuilderWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SignatureBuilderWrap>(info) {
@@ -181,6 +183,37 @@ class SignatureBuilderWrap : public Napi::ObjectWrap<SignatureBuilderWrap> {
     std::vector<uint8_t> out;
     builder_->update(data.Data(), data.ByteLength(), &out);
     return to_buffer(info.Env(), std::move(out));
+  }
+  // updateFromFile(fd, position, length): reads and hashes on the thread pool (and on all
+  // cores); resolves to { entries, bytesRead }. The caller keeps fd open until it settles.
+  Napi::Value UpdateFromFile(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    check_usable(env);
+    if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber()) {
+      throw Napi::TypeError::New(env, "updateFromFile(fd, position, length) expects three numbers");
+    }
+    const double fd = info[0].As<Napi::Number>().DoubleValue();
+    const double position = info[1].As<Napi::Number>().DoubleValue();
+    const double length = info[2].As<Napi::Number>().DoubleValue();
+    const auto whole = [](double d, double max) { return d >= 0 && d <= max && d == static_cast<double>(static_cast<uint64_t>(d)); };
+    if (!whole(fd, 2147483647.0) || !whole(position, 9007199254740991.0) || !whole(length, 1073741824.0)) {
+      throw Napi::RangeError::New(env, "updateFromFile: fd, position or length out of range");
+    }
+    auto out = std::make_shared<std::vector<uint8_t>>();
+    auto read = std::make_shared<size_t>(0);
+    const int f = static_cast<int>(fd);
+    const uint64_t pos = static_cast<uint64_t>(position);
+    const size_t len = static_cast<size_t>(length);
+    // Always on the pool (the size to read says nothing about the work when it is small).
+    return run_async(
+        info, env.Undefined(), std::max(len, kInlineBytes), &busy_,
+        [this, out, read, f, pos, len] { *read = builder_->update_from_fd(f, pos, len, out.get()); },
+        [out, read](Napi::Env e) {
+          Napi::Object result = Napi::Object::New(e);
+          result.Set("entries", to_buffer(e, std::move(*out)));
+          result.Set("bytesRead", Napi::Number::New(e, static_cast<double>(*read)));
+          return result;
+        });
   }
   Napi::Value Final(const Napi::CallbackInfo& info) {
     check_usable(info.Env());
@@ -215,7 +248,10 @@ class MatcherWrap : public Napi::ObjectWrap<MatcherWrap> {
     if (blocks.ByteLength() != count * params.entry_size()) {
       throw Napi::RangeError::New(env, "blocks length does not match blockCount entries");
     }
-    matcher_ = std::make_unique<ds::Matcher>(params, blocks.Data(), count, last_len);
+    const Napi::Value in_place = o.Get("inPlace");
+    if (!in_place.IsUndefined() && !in_place.IsBoolean()) throw Napi::TypeError::New(env, "inPlace must be a boolean");
+    matcher_ = std::make_unique<ds::Matcher>(params, blocks.Data(), count, last_len,
+                                             in_place.IsBoolean() && in_place.As<Napi::Boolean>().Value());
   }
 
  private:
@@ -225,6 +261,7 @@ class MatcherWrap : public Napi::ObjectWrap<MatcherWrap> {
     std::copy(out.ops.begin(), out.ops.end(), ops.Data());
     r.Set("ops", ops);
     r.Set("literals", to_buffer(env, std::move(out.literals)));
+    r.Set("digests", to_buffer(env, std::move(out.digests)));
     return r;
   }
   void check_usable(Napi::Env env) {
@@ -359,6 +396,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setSimdLevel", Napi::Function::New(env, SetSimdLevel));
   register_fileops(env, exports);
   register_format(env, exports);
+  register_protocol(env, exports);
   return exports;
 }
 

@@ -5,7 +5,8 @@
 
 namespace ds {
 
-Matcher::Matcher(const BlockParams& params, const uint8_t* entries, size_t count, size_t last_block_len)
+Matcher::Matcher(const BlockParams& params, const uint8_t* entries, size_t count, size_t last_block_len,
+                 bool in_place)
     : params_(params),
       index_(params, entries, count, last_block_len),
       count_(count),
@@ -13,6 +14,8 @@ Matcher::Matcher(const BlockParams& params, const uint8_t* entries, size_t count
       search_(search_for(simd_level())),
       rk_mult_n_(rk_pow_geom(params.block_len).pow) {
   carry_.reserve(params.block_len);
+  digest_len_ = strong_full_len(params.strong);
+  in_place_ = in_place;
 }
 
 void Matcher::set_next(size_t block) {
@@ -38,14 +41,14 @@ int64_t Matcher::find(uint64_t weak, const uint8_t* p, size_t len, uint64_t at) 
   bool have_digest = false;
   bool weak_hit = false;
   int64_t found = -1;
-  if (has_next_ && weak == next_weak_) {
+  if (has_next_ && weak == next_weak_ && placeable(next_block_, at)) {
     weak_hit = true;
     if (strong_matches(next_block_, p, len, digest, &have_digest)) found = static_cast<int64_t>(next_block_);
   }
   if (found < 0 && index_.maybe(weak)) {
     size_t tried = 0;
     for (const uint32_t* it = index_.bucket_begin(weak), *end = index_.bucket_end(weak); it != end; ++it) {
-      if (index_.weak(*it) != weak || index_.excluded(*it)) continue;
+      if (index_.weak(*it) != weak || index_.excluded(*it) || !placeable(*it, at)) continue;
       weak_hit = true;
       if (++tried > kCandidateCap) {
         ++stats_.chain_capped;
@@ -60,6 +63,7 @@ int64_t Matcher::find(uint64_t weak, const uint8_t* p, size_t len, uint64_t at) 
   if (weak_hit) ++stats_.weak_hits;
   if (found >= 0) {
     ++stats_.strong_hits;
+    std::memcpy(match_digest_, digest, digest_len_);
     note_success(weak);
   } else if (have_digest) {
     failed_bytes_ += len;
@@ -92,6 +96,8 @@ void Matcher::flush_copy(MatchOutput* out) {
   if (pending_copy_len_ == 0) return;
   out->ops.insert(out->ops.end(), {0.0, static_cast<double>(pending_copy_offset_),
                                    static_cast<double>(pending_copy_len_)});
+  out->digests.insert(out->digests.end(), pending_digests_.begin(), pending_digests_.end());
+  pending_digests_.clear();
   pending_copy_len_ = 0;
 }
 
@@ -122,13 +128,15 @@ void Matcher::emit_literal(const uint8_t* p, size_t len, MatchOutput* out) {
 void Matcher::emit_copy(size_t block, size_t len, MatchOutput* out) {
   // Held back until something else comes, so runs of blocks merge across update() calls.
   const uint64_t offset = static_cast<uint64_t>(block) * params_.block_len;
-  if (pending_copy_len_ > 0 && pending_copy_offset_ + pending_copy_len_ == offset) {
+  if (pending_copy_len_ > 0 && pending_copy_offset_ + pending_copy_len_ == offset &&
+      pending_digests_.size() < kMaxPendingDigestBytes) {
     pending_copy_len_ += len;
   } else {
     flush_copy(out);
     pending_copy_offset_ = offset;
     pending_copy_len_ = len;
   }
+  pending_digests_.insert(pending_digests_.end(), match_digest_, match_digest_ + digest_len_);
   set_next(block + 1);
 }
 
@@ -290,11 +298,12 @@ void Matcher::scan_tail(R roll, const View& v, MatchOutput* out) {
   const uint64_t last_weak = index_.weak(last);
   uint8_t digest[kMaxStrongLen];
   auto try_at = [&](size_t start, size_t len) {
-    if (roll.digest() != last_weak) return false;
+    if (roll.digest() != last_weak || !placeable(last, v.base + start)) return false;
     ++stats_.weak_hits;
     bool have = false;
     if (!strong_matches(last, v.p + start, len, digest, &have)) return false;
     ++stats_.strong_hits;
+    std::memcpy(match_digest_, digest, digest_len_);
     emit_literal(v.p + lit, start - lit, out);
     emit_copy(last, len, out);
     emit_literal(v.p + start + len, avail - start - len, out);

@@ -23,12 +23,16 @@ struct MatchOutput {
   // chunk, length): most literal bytes are never copied, which matters on unrelated data.
   std::vector<double> ops;
   std::vector<uint8_t> literals;
+  // Full-length strong hash of every block the copies in `ops` cover, in order (the sender's
+  // half of the deltasync v2 block digest, docs/FORMAT.md): computed anyway to confirm the match.
+  std::vector<uint8_t> digests;
   // The chunk given to update(), so literals inside it can be referenced instead of copied.
   const uint8_t* input = nullptr;
   size_t input_len = 0;
   void clear() {
     ops.clear();
     literals.clear();
+    digests.clear();
   }
 };
 
@@ -56,7 +60,11 @@ class Matcher {
 
   // last_block_len: length of the basis's last block if known (deltasync signatures record
   // the file size), 0 if unknown (librsync signatures).
-  Matcher(const BlockParams& params, const uint8_t* entries, size_t count, size_t last_block_len);
+  // in_place: the receiver rebuilds the file over its basis (--inplace), so a block is only
+  // accepted at a stream offset at or before its basis offset; an earlier offset would read
+  // bytes the receiver has already overwritten (rsync's rule).
+  Matcher(const BlockParams& params, const uint8_t* entries, size_t count, size_t last_block_len,
+          bool in_place = false);
 
   void update(const uint8_t* data, size_t len, MatchOutput* out);
   // Matches the tail (short windows) and flushes. No updates afterwards.
@@ -88,7 +96,12 @@ class Matcher {
   void run_scan(const View& v, uint64_t stop_before, MatchOutput* out);
   // Block that matches the window at p (full block length), or -1.
   // at: stream offset of the window (for the flood budget).
+  // On success the window's full strong hash is left in match_digest_.
   int64_t find(uint64_t weak, const uint8_t* p, size_t len, uint64_t at);
+  // May block `block` be copied to stream offset `at`? (in-place rule above)
+  bool placeable(size_t block, uint64_t at) const {
+    return !in_place_ || static_cast<uint64_t>(block) * params_.block_len >= at;
+  }
   bool strong_matches(size_t block, const uint8_t* p, size_t len, uint8_t* digest, bool* have_digest);
   // Hash-flood defence: a weak sum whose strong checks keep failing is dropped from the index.
   void note_failure(uint64_t weak, uint64_t at);
@@ -116,6 +129,13 @@ class Matcher {
   bool finished_ = false;
   uint64_t pending_copy_offset_ = 0;
   uint64_t pending_copy_len_ = 0;
+  // Digests of the blocks of the pending copy; a copy is flushed early once this is large, so
+  // memory stays bounded on long runs of small blocks.
+  std::vector<uint8_t> pending_digests_;
+  static constexpr size_t kMaxPendingDigestBytes = 1 << 20;
+  uint8_t match_digest_[kMaxStrongLen] = {};
+  size_t digest_len_ = 0;
+  bool in_place_ = false;
   // Weak sum -> strong-check failures (kTrusted once one matched); bounded, see note_failure.
   static constexpr uint32_t kTrusted = UINT32_MAX;
   std::unordered_map<uint64_t, uint32_t> failures_;

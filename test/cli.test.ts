@@ -127,6 +127,33 @@ describe('round trips through files', () => {
     });
   }
 
+  test('files spanning many read chunks: literal runs across chunk boundaries survive', () => {
+    // 8 MiB reads: a basis of 20 MiB and a new file whose literal runs (9 MiB of unrelated
+    // data, then small edits) straddle the chunk boundaries, so any reuse of a read buffer
+    // while the engine or the output still points into it would garble the result.
+    const big = randomBytes(20 << 20, 41);
+    const fresh = Buffer.concat([
+      big.subarray(0, 7 << 20),
+      randomBytes(9 << 20, 42),
+      big.subarray(7 << 20, 12 << 20),
+      randomBytes(5000, 43),
+      big.subarray(12 << 20),
+    ]);
+    writeFileSync(path('big.basis'), big);
+    writeFileSync(path('big.new'), fresh);
+    for (const format of ['deltasync', 'rdiff'] as const) {
+      expect(ds(['signature', '-f', '--format', format, '-b', '4096', 'big.basis', `big-${format}.sig`]).status).toBe(0);
+      const d = ds(['delta', '-f', `big-${format}.sig`, 'big.new', `big-${format}.delta`]);
+      expect(d.stderr).toBe('');
+      const p = ds(['patch', '-f', 'big.basis', `big-${format}.delta`, `big-${format}.out`]);
+      expect(p.stderr).toBe('');
+      expect(read(`big-${format}.out`).equals(fresh), format).toBe(true);
+    }
+    // The real rdiff agrees on what our rdiff-format delta means.
+    expect(rdiff(['patch', 'big.basis', 'big-rdiff.delta', 'big-rdiff.rdout']).status).toBe(0);
+    expect(read('big-rdiff.rdout').equals(fresh)).toBe(true);
+  });
+
   test('options are accepted before, between and after operands', () => {
     expect(ds(['signature', '-b', '2048', 'basis', '--sum-size=12', 'opt.sig', '-Hmd4']).status).toBe(0);
     expect(ds(['delta', 'opt.sig', 'new', 'opt.delta']).status).toBe(0);
@@ -344,6 +371,47 @@ describe('files', () => {
     const r = ds(['delta', 'f.sig', '-', 'no-dir/out.delta'], NEW);
     expect(r.status).toBe(11);
     expectOneLineError(r, /no-dir/);
+  });
+});
+
+describe('--fsync', () => {
+  const hasStrace = spawnSync('strace', ['-V']).status === 0;
+
+  /** fsync/fdatasync calls the command makes, counted by strace. */
+  function fsyncCalls(args: string[]): number {
+    const log = path(`strace-${args.join('-').replace(/[^a-z0-9]+/gi, '_')}.log`);
+    const r = finish(
+      spawnSync('strace', ['-f', '-qq', '-e', 'trace=fsync,fdatasync', '-o', log, process.execPath, BIN, ...args], { cwd: dir }),
+    );
+    expect(r.status, r.stderr).toBe(0);
+    const calls = readFileSync(log, 'utf8').split('\n').filter((l) => /\b(fsync|fdatasync)\(/.test(l)).length;
+    rmSync(log);
+    return calls;
+  }
+
+  test('outputs equal those without it; no leftovers', () => {
+    expect(ds(['signature', 'basis', 'nf.sig']).status).toBe(0);
+    expect(ds(['signature', '--fsync', 'basis', 'fs.sig']).status).toBe(0);
+    expect(read('fs.sig').equals(read('nf.sig'))).toBe(true);
+    expect(ds(['delta', 'nf.sig', 'new', 'nf.delta']).status).toBe(0);
+    expect(ds(['delta', '--fsync', 'nf.sig', 'new', 'fs.delta']).status).toBe(0);
+    expect(read('fs.delta').equals(read('nf.delta'))).toBe(true);
+    expect(ds(['patch', '--fsync', 'basis', 'fs.delta', 'fs.out']).status).toBe(0);
+    expect(read('fs.out').equals(NEW)).toBe(true);
+    expect(leftovers()).toEqual([]);
+    expect(ds(['signature', '--help']).stdout.toString()).toMatch(/--fsync/);
+  });
+
+  test.skipIf(!hasStrace)('file outputs are fsynced only with --fsync (as rdiff, which never does)', () => {
+    for (const cmd of [
+      ['signature', '-f', 'basis', 'st.sig'],
+      ['delta', '-f', 'nf.sig', 'new', 'st.delta'],
+      ['patch', '-f', 'basis', 'nf.delta', 'st.out'],
+    ]) {
+      expect(fsyncCalls(cmd), cmd.join(' ')).toBe(0);
+      expect(fsyncCalls([cmd[0]!, '--fsync', ...cmd.slice(1)]), `${cmd.join(' ')} --fsync`).toBeGreaterThan(0);
+    }
+    expect(read('st.out').equals(NEW)).toBe(true);
   });
 });
 

@@ -196,7 +196,8 @@ function dsSigHeader(fields: { version?: number; rolling?: number; strong?: numb
 }
 
 const RD = Buffer.from([0x72, 0x73, 0x02, 0x36]);
-const DS = (size?: number) => Buffer.concat([Buffer.from('dsDL', 'latin1'), Buffer.from(size === undefined ? [1, 0] : [1, 1, ...varint(size)])]);
+// deltasync v2 header: version, flags, strong kind (xxh3), block length 64.
+const DS = (size?: number) => Buffer.concat([Buffer.from('dsDL', 'latin1'), Buffer.from(size === undefined ? [2, 0, 1, 0x40] : [2, 1, 1, 0x40, ...varint(size)])]);
 function varint(v: number): number[] {
   const out: number[] = [];
   while (v >= 128) {
@@ -300,7 +301,7 @@ describe('hostile deltas', () => {
       [Buffer.concat([DS(), Buffer.from([0x02, 4])]), 'ERR_TRUNCATED'],
       [Buffer.concat([DS(), Buffer.from([0x00]), hash.subarray(0, 5)]), 'ERR_TRUNCATED'],
       [Buffer.concat([DS(), Buffer.from([0x00]), hash]), 'ERR_HASH_MISMATCH'], // empty result, hash of zeros
-      [Buffer.concat([Buffer.from('dsDL', 'latin1'), Buffer.from([1, 0xfe, 0x00]), hash]), 'ERR_CORRUPT'],
+      [Buffer.concat([Buffer.from('dsDL', 'latin1'), Buffer.from([2, 0xfe, 0x00]), hash]), 'ERR_CORRUPT'],
       [Buffer.from('hello'), 'ERR_BAD_MAGIC'],
       [Buffer.from([0x72, 0x73, 0x01, 0x47, 0, 0, 1, 0, 0, 0, 0, 8]), 'ERR_BAD_MAGIC'], // a signature
       [Buffer.alloc(0), 'ERR_TRUNCATED'],

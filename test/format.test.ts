@@ -1,7 +1,12 @@
 // Unit tests of the encoders/decoders, bounds checks and parameter defaults.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { DeltaEngine, delta } from '../lib/delta.js';
 import { DeltaSyncError } from '../lib/errors.js';
+import { native } from '../lib/native.js';
+import { PatchEngine, patch } from '../lib/patch.js';
+import { Signature, signature } from '../lib/signature.js';
+import { seededBytes } from './helpers/bytes.js';
 import { ByteWriter, readUintBE, uintWidth, writeUintBE } from '../lib/format/bytes.js';
 import {
   DS_DELTA_MAGIC,
@@ -34,6 +39,7 @@ import {
   isqrt,
   resolveSignatureParams,
 } from '../lib/params.js';
+import type { StrongKind } from '../lib/params.js';
 
 function codeOf(fn: () => unknown): string {
   try {
@@ -156,7 +162,7 @@ function decodeAll(decoder: DeltaDecoder | AutoDeltaDecoder, bytes: Buffer, step
 type Script = ({ kind: 'copy'; offset: number; length: number } | { kind: 'literal'; data: Buffer })[];
 
 function encode(encoder: DeltaEncoder, script: Script, resultSize?: number, hash = Buffer.alloc(16, 0x5a)): Buffer {
-  encoder.header(resultSize);
+  encoder.header(resultSize, { strong: 'xxh3', blockLen: 1024 });
   for (const op of script) {
     if (op.kind === 'copy') encoder.copy(op.offset, op.length);
     else encoder.literal([op.data], op.data.length);
@@ -197,7 +203,7 @@ describe('deltasync delta', () => {
       { kind: 'copy', offset: 2005, length: 1 },
       { kind: 'copy', offset: 6, length: 2 },
     ]);
-    const ops = bytes.subarray(6, bytes.length - 17);
+    const ops = bytes.subarray(9, bytes.length - 17); // magic, version, flags, strong, varint 1024
     expect([...ops]).toEqual([
       DS_OP.COPY_NEXT, 0xe8, 0x07, // 1000
       DS_OP.COPY_NEXT, 5,
@@ -225,13 +231,20 @@ describe('deltasync delta', () => {
   });
 
   it('refuses garbage: bad magic, version, flags, opcodes, zero lengths, back copies before 0', () => {
-    const header = be(0x64, 0x73, 0x44, 0x4c, 1, 0);
+    const header = be(0x64, 0x73, 0x44, 0x4c, 2, 0, 1, 0x40);
     const tail = Buffer.concat([be(0), Buffer.alloc(16)]);
     const run = (b: Buffer) => codeOf(() => decodeAll(new DsDeltaDecoder(), b));
     expect(run(Buffer.concat([header, tail]))).toBe('no error');
-    expect(run(be(0x64, 0x73, 0x44, 0x4d, 1, 0, 0))).toBe('ERR_BAD_MAGIC');
-    expect(run(be(0x64, 0x73, 0x44, 0x4c, 2, 0, 0))).toBe('ERR_BAD_MAGIC');
-    expect(run(be(0x64, 0x73, 0x44, 0x4c, 1, 0x80, 0))).toBe('ERR_CORRUPT');
+    expect(run(be(0x64, 0x73, 0x44, 0x4d, 2, 0, 1, 0x40, 0))).toBe('ERR_BAD_MAGIC');
+    // Version 1 (whole-file hash) is no longer read; 3 does not exist.
+    expect(run(be(0x64, 0x73, 0x44, 0x4c, 1, 0, 0))).toBe('ERR_BAD_MAGIC');
+    expect(run(be(0x64, 0x73, 0x44, 0x4c, 3, 0, 1, 0x40, 0))).toBe('ERR_BAD_MAGIC');
+    expect(run(be(0x64, 0x73, 0x44, 0x4c, 2, 0x80, 1, 0x40, 0))).toBe('ERR_CORRUPT');
+    // Unknown strong kind, block length 0 or above 64 MiB.
+    expect(run(Buffer.concat([be(0x64, 0x73, 0x44, 0x4c, 2, 0, 0, 0x40), tail]))).toBe('ERR_CORRUPT');
+    expect(run(Buffer.concat([be(0x64, 0x73, 0x44, 0x4c, 2, 0, 4, 0x40), tail]))).toBe('ERR_CORRUPT');
+    expect(run(Buffer.concat([be(0x64, 0x73, 0x44, 0x4c, 2, 0, 1, 0), tail]))).toBe('ERR_CORRUPT');
+    expect(run(Buffer.concat([be(0x64, 0x73, 0x44, 0x4c, 2, 0, 1, 0x81, 0x80, 0x80, 0x20), tail]))).toBe('ERR_CORRUPT');
     expect(run(Buffer.concat([header, be(0x09), tail]))).toBe('ERR_CORRUPT');
     expect(run(Buffer.concat([header, be(DS_OP.LITERAL, 0), tail]))).toBe('ERR_CORRUPT');
     expect(run(Buffer.concat([header, be(DS_OP.COPY_NEXT, 0), tail]))).toBe('ERR_CORRUPT');
@@ -241,9 +254,9 @@ describe('deltasync delta', () => {
     // A literal longer than the rest of the stream.
     expect(run(Buffer.concat([header, be(DS_OP.LITERAL, 100, 1, 2, 3)]))).toBe('ERR_CORRUPT');
     // Ops describing more than the declared size.
-    expect(run(Buffer.concat([be(0x64, 0x73, 0x44, 0x4c, 1, 1, 2), be(DS_OP.COPY_NEXT, 3), tail]))).toBe('ERR_CORRUPT');
+    expect(run(Buffer.concat([be(0x64, 0x73, 0x44, 0x4c, 2, 1, 1, 0x40, 2), be(DS_OP.COPY_NEXT, 3), tail]))).toBe('ERR_CORRUPT');
     // ... or less.
-    expect(run(Buffer.concat([be(0x64, 0x73, 0x44, 0x4c, 1, 1, 5), be(DS_OP.COPY_NEXT, 3), tail]))).toBe('ERR_CORRUPT');
+    expect(run(Buffer.concat([be(0x64, 0x73, 0x44, 0x4c, 2, 1, 1, 0x40, 5), be(DS_OP.COPY_NEXT, 3), tail]))).toBe('ERR_CORRUPT');
     // Data after the trailer.
     expect(run(Buffer.concat([header, tail, be(0)]))).toBe('ERR_CORRUPT');
   });
@@ -504,5 +517,224 @@ describe('parameters', () => {
     expect(bad({ strong: 'blake2b', strongLen: 33 })).toBe('ERR_BAD_PARAMS');
     expect(bad({ strong: 'blake2b', strongLen: 32 })).toBe('no error');
     expect(bad({ blockLen: 1, strongLen: 1 })).toBe('no error');
+  });
+});
+
+// ---- deltasync v2 result digest (docs/FORMAT.md, "Block digest") ----
+
+/** The block digest written from the spec, one-shot over the whole framed byte string. */
+function specDigest(ops: DeltaOp[], basis: Buffer, blockLen: number, strong: StrongKind): Buffer {
+  const parts: Buffer[] = [];
+  const u64 = (v: number) => {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(BigInt(v));
+    return b;
+  };
+  let run = 0;
+  let pieces = 0;
+  let size = 0;
+  for (const op of ops) {
+    if (op.kind === 'literal') {
+      parts.push(op.data);
+      run += op.data.length;
+      size += op.data.length;
+      continue;
+    }
+    for (let at = op.offset; at < op.offset + op.length; ) {
+      const next = Math.min(op.offset + op.length, (Math.floor(at / blockLen) + 1) * blockLen);
+      parts.push(u64(run), native.hash(strong, basis.subarray(at, next)));
+      run = 0;
+      pieces++;
+      size += next - at;
+      at = next;
+    }
+  }
+  parts.push(u64(run), u64(size), u64(pieces));
+  return native.hash('xxh3', Buffer.concat(parts));
+}
+
+function encodeOps(ops: DeltaOp[], grid: { strong: StrongKind; blockLen: number }, hash: Buffer): Buffer {
+  const e = new DsDeltaEncoder();
+  e.header(ops.reduce((n, op) => n + (op.kind === 'copy' ? op.length : op.data.length), 0), grid);
+  for (const op of ops) {
+    if (op.kind === 'copy') e.copy(op.offset, op.length);
+    else e.literal([op.data], op.data.length);
+  }
+  e.end(hash);
+  return Buffer.concat(e.take());
+}
+
+function opsOf(bytes: Buffer): DeltaOp[] {
+  const out: DeltaOp[] = [];
+  const d = new DsDeltaDecoder();
+  d.push(bytes, out);
+  d.finish();
+  return out.map((op) => (op.kind === 'literal' ? { kind: 'literal', data: Buffer.from(op.data) } : op));
+}
+
+function gridOf(sig: Signature, basisSize: number) {
+  const w = native.strongFullLen(sig.strong);
+  const weak = sig.entrySize - sig.strongLen;
+  const hashes = Buffer.concat(Array.from({ length: sig.blockCount }, (_, k) => sig.blocks.subarray(k * sig.entrySize + weak, (k + 1) * sig.entrySize)));
+  expect(hashes.length).toBe(sig.blockCount * w);
+  return { strong: sig.strong, blockLen: sig.blockLen, basisSize, hashes };
+}
+
+async function patchWith(basis: Buffer, deltaBytes: Buffer, options: ConstructorParameters<typeof PatchEngine>[2] = {}): Promise<{ out: Buffer; engine: PatchEngine }> {
+  const result = Buffer.alloc(opsOf(deltaBytes).reduce((n, op) => n + (op.kind === 'copy' ? op.length : op.data.length), 0));
+  const engine = new PatchEngine(basis, undefined, {
+    ...options,
+    output: {
+      write: async (data, position) => void data.copy(result, position),
+      copyFromBasis: async (offset, length, position) => void basis.copy(result, position, offset, offset + length),
+    },
+  });
+  await engine.write(deltaBytes);
+  await engine.finish();
+  return { out: result, engine };
+}
+
+describe('deltasync v2 block digest', () => {
+  const basis = seededBytes(70_000, 11);
+  const next = Buffer.concat([basis.subarray(0, 30_000), Buffer.from('edit'), basis.subarray(30_001, 64_000), basis.subarray(1_000, 9_000), Buffer.from('tail')]);
+
+  it('the delta trailer is the spec digest, for every strong kind and block length (short last block too)', async () => {
+    for (const strong of ['xxh3', 'md4', 'blake2b'] as const) {
+      for (const blockLen of [700, 1024, 4096, 69_999]) {
+        const sig = await signature(basis, { strong, blockLen });
+        const { delta: d, stats } = await delta(sig, next);
+        expect(stats.matchedBytes).toBeGreaterThan(0);
+        const ops = opsOf(d);
+        expect(d.subarray(d.length - 16)).toEqual(specDigest(ops, basis, blockLen, strong));
+        expect((await patch(basis, d)).output.equals(next)).toBe(true);
+      }
+    }
+  });
+
+  it('split and merged COPYs and LITERALs give the same digest; non-aligned COPY pieces are hashed from their bytes', async () => {
+    const B = 1024;
+    const merged: DeltaOp[] = [
+      { kind: 'literal', data: Buffer.from('head') },
+      { kind: 'copy', offset: 0, length: 5 * B + 10 },
+      { kind: 'literal', data: Buffer.from('middle bytes') },
+      { kind: 'copy', offset: 3 * B + 7, length: 2 * B },
+    ];
+    // Same result, COPYs cut on cell borders, literals cut anywhere.
+    const split: DeltaOp[] = [
+      { kind: 'literal', data: Buffer.from('he') },
+      { kind: 'literal', data: Buffer.from('ad') },
+      { kind: 'copy', offset: 0, length: B },
+      { kind: 'copy', offset: B, length: 2 * B },
+      { kind: 'copy', offset: 3 * B, length: 2 * B + 10 },
+      { kind: 'literal', data: Buffer.from('middle') },
+      { kind: 'literal', data: Buffer.from(' bytes') },
+      { kind: 'copy', offset: 3 * B + 7, length: B - 7 },
+      { kind: 'copy', offset: 4 * B, length: B + 7 },
+    ];
+    const grid = { strong: 'xxh3' as const, blockLen: B };
+    const hash = specDigest(merged, basis, B, 'xxh3');
+    expect(specDigest(split, basis, B, 'xxh3')).toEqual(hash);
+    // A COPY cut inside a cell makes two pieces there: a different digest (pieces end at COPY ends).
+    const cutInside: DeltaOp[] = [merged[0]!, { kind: 'copy', offset: 0, length: 100 }, { kind: 'copy', offset: 100, length: 5 * B - 90 }, ...merged.slice(2)];
+    expect(specDigest(cutInside, basis, B, 'xxh3')).not.toEqual(hash);
+    await expect(patch(basis, encodeOps(cutInside, { strong: 'xxh3', blockLen: B }, hash))).rejects.toMatchObject({ code: 'ERR_HASH_MISMATCH' });
+    const expected = (await patch(basis, encodeOps(merged, grid, hash))).output;
+    const viaSplit = await patch(basis, encodeOps(split, grid, hash));
+    expect(viaSplit.stats.verified).toBe(true);
+    expect(viaSplit.output.equals(expected)).toBe(true);
+    // With a trusted grid and range copies: whole cells are not read, partial ones are hashed.
+    const sig = await signature(basis, { blockLen: B, strongLen: 16 });
+    const { out, engine } = await patchWith(basis, encodeOps(split, grid, hash), { grid: gridOf(sig, basis.length) });
+    expect(out.equals(expected)).toBe(true);
+    expect(engine.rangeCopiedBytes).toBeGreaterThanOrEqual(3 * B);
+  });
+
+  it('a hostile delta cannot pass a partial piece off as a whole cell', async () => {
+    const B = 1024;
+    const sig = await signature(basis, { blockLen: B, strongLen: 16 });
+    const grid = gridOf(sig, basis.length);
+    // COPY [1, B + 1) with a trailer that uses cell 0's and cell 1's grid hashes as if whole.
+    const ops: DeltaOp[] = [{ kind: 'copy', offset: 1, length: B }];
+    const forged = native.hash('xxh3', Buffer.concat([Buffer.alloc(8), grid.hashes.subarray(0, 16), Buffer.alloc(8), grid.hashes.subarray(16, 32), Buffer.alloc(8), Buffer.from([0, 4, 0, 0, 0, 0, 0, 0]), Buffer.from([2, 0, 0, 0, 0, 0, 0, 0])]));
+    await expect(patchWith(basis, encodeOps(ops, { strong: 'xxh3', blockLen: B }, forged), { grid })).rejects.toMatchObject({ code: 'ERR_HASH_MISMATCH' });
+    const honest = specDigest(ops, basis, B, 'xxh3');
+    const { out } = await patchWith(basis, encodeOps(ops, { strong: 'xxh3', blockLen: B }, honest), { grid });
+    expect(out.equals(basis.subarray(1, B + 1))).toBe(true);
+  });
+
+  it('the wrong basis is ERR_HASH_MISMATCH, with or without its grid', async () => {
+    const sig = await signature(basis, { blockLen: 2048 });
+    const { delta: d } = await delta(sig, next);
+    const other = Buffer.from(basis);
+    other[5000] ^= 1;
+    await expect(patch(other, d)).rejects.toMatchObject({ code: 'ERR_HASH_MISMATCH' });
+    const otherSig = await signature(other, { blockLen: 2048, strongLen: 16 });
+    await expect(patchWith(other, d, { grid: gridOf(otherSig, other.length) })).rejects.toMatchObject({ code: 'ERR_HASH_MISMATCH' });
+    // The right basis with its grid: verified, copied ranges not read through the engine.
+    const goodSig = await signature(basis, { blockLen: 2048, strongLen: 16 });
+    const { out, engine } = await patchWith(basis, d, { grid: gridOf(goodSig, basis.length) });
+    expect(out.equals(next)).toBe(true);
+    expect(engine.rangeCopiedBytes).toBe(engine.stats.copiedBytes);
+  });
+
+  it('a grid for another block length or size is not used (pieces are hashed instead)', async () => {
+    const sig = await signature(basis, { blockLen: 2048 });
+    const { delta: d } = await delta(sig, next);
+    const wrongLen = await signature(basis, { blockLen: 1024, strongLen: 16 });
+    const a = await patchWith(basis, d, { grid: gridOf(wrongLen, basis.length) });
+    expect(a.out.equals(next)).toBe(true);
+    expect(a.engine.rangeCopiedBytes).toBe(0);
+  });
+});
+
+describe('patching in place', () => {
+  const B = 1024;
+  const basis = seededBytes(64 * B, 21);
+
+  async function inPlace(file: Buffer, d: Buffer, grid?: ReturnType<typeof gridOf>) {
+    const engine = new PatchEngine({ read: async (o, l) => Buffer.from(file.subarray(o, o + l)), size: file.length }, undefined, {
+      inPlace: true,
+      ...(grid ? { grid } : {}),
+      output: {
+        write: async (data, position) => {
+          if (position + data.length > file.length) file = Buffer.concat([file, Buffer.alloc(position + data.length - file.length)]);
+          data.copy(file, position);
+        },
+      },
+    });
+    await engine.write(d);
+    await engine.finish();
+    return { file, engine };
+  }
+
+  it('a prepended byte shifts every block back: the hazard is caught, not written wrong', async () => {
+    const next = Buffer.concat([Buffer.from('!'), basis]);
+    const sig = await signature(basis, { blockLen: B });
+    const { delta: d } = await delta(sig, next);
+    await expect(inPlace(Buffer.from(basis), d)).rejects.toMatchObject({ code: 'ERR_HASH_MISMATCH' });
+  });
+
+  it('with the in-place rule the sender never copies backwards; unchanged blocks are left alone', async () => {
+    const sig = await signature(basis, { blockLen: B, strongLen: 16 });
+    const grid = gridOf(sig, basis.length);
+    const cases = [
+      Buffer.concat([Buffer.from('!'), basis]),
+      Buffer.concat([basis.subarray(0, 30 * B + 5), Buffer.from('edit'), basis.subarray(30 * B + 9)]),
+      Buffer.concat([basis.subarray(0, 10 * B), basis.subarray(10 * B + 1)]),
+      Buffer.concat([basis, Buffer.from('appended')]),
+    ];
+    for (const next of cases) {
+      const engine = new DeltaEngine(sig, next.length, { inPlace: true });
+      const parts = [...(await engine.update(next)), ...(await engine.finish())];
+      const d = Buffer.concat(parts);
+      let at = 0;
+      for (const op of opsOf(d)) {
+        if (op.kind === 'copy') expect(op.offset).toBeGreaterThanOrEqual(at);
+        at += op.kind === 'copy' ? op.length : op.data.length;
+      }
+      const { file, engine: p } = await inPlace(Buffer.from(basis), d, grid);
+      expect(file.subarray(0, next.length).equals(next)).toBe(true);
+      if (next.length === basis.length) expect(p.unchangedBytes).toBeGreaterThan(basis.length / 2);
+    }
   });
 });

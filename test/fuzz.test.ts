@@ -1,5 +1,6 @@
-// Builds the libFuzzer harnesses (fuzz/build.sh: clang, ASan + UBSan) and runs each for about
-// 20 seconds from the committed seed corpus (fuzz/run.sh). Any crash, sanitizer report or
+// Builds the libFuzzer harnesses (fuzz/build.sh: clang, ASan + UBSan: formats and protocol) and
+// runs each for DELTASYNC_FUZZ_SECONDS (default 20; .ci/run sets 60) from the committed seed
+// corpus (fuzz/run.sh). Any crash, sanitizer report or
 // failed harness check fails the test. Skipped, saying so, only when clang cannot build
 // libFuzzer programs (Debian: apt-get install clang libclang-rt-14-dev).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,7 +11,7 @@ import { join } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
 const SECONDS = Number(process.env.DELTASYNC_FUZZ_SECONDS ?? 20);
-const HARNESSES = ['fuzz_delta_deltasync', 'fuzz_delta_rdiff', 'fuzz_signature'];
+const HARNESSES = ['fuzz_delta_deltasync', 'fuzz_delta_rdiff', 'fuzz_signature', 'fuzz_protocol'];
 
 /** Whether clang can link a libFuzzer program here (checked once, before the tests are collected). */
 function fuzzerRuntime(): { ok: boolean; why: string } {

@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { run } from './helpers/run.js';
 import type { RunResult } from './helpers/run.js';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -330,5 +331,121 @@ describe('addon: every SIMD level gives the scalar level\'s results bit for bit'
     });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toBe('scalar');
+  });
+});
+
+describe('addon: signatures read from a file descriptor', () => {
+  // updateFromFile splits the blocks of each range across cores, each reading its own slice;
+  // whatever the range length, slicing and end of file, the entries must be update()'s.
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'ds-fdsig-'));
+  });
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const params = (blockLen: number, rolling: RollingKind) => ({ blockLen, strongLen: 16, strong: 'xxh3' as const, rolling });
+
+  function reference(p: ReturnType<typeof params>, data: Buffer): Buffer {
+    const b = new native.SignatureBuilder(p);
+    return Buffer.concat([b.updateSync(data), b.final()]);
+  }
+
+  async function fromFile(p: ReturnType<typeof params>, file: string, range: number): Promise<{ entries: Buffer; total: number }> {
+    const handle = await open(file, 'r');
+    try {
+      const b = new native.SignatureBuilder(p);
+      const parts: Buffer[] = [];
+      let position = 0;
+      for (;;) {
+        const { entries, bytesRead } = await b.updateFromFile(handle.fd, position, range);
+        parts.push(entries);
+        position += bytesRead;
+        if (bytesRead < range) break;
+      }
+      parts.push(b.final());
+      return { entries: Buffer.concat(parts), total: position };
+    } finally {
+      await handle.close();
+    }
+  }
+
+  // Sizes put the end of file in the first slice, the second slice, on a block boundary, and
+  // at 0; ranges are block-aligned, unaligned (partial blocks carried across calls) and tiny.
+  const cases: { size: number; blockLen: number; range: number; kind: RollingKind }[] = [
+    { size: 0, blockLen: 1000, range: 32 << 20, kind: 'ds64' },
+    { size: 999, blockLen: 1000, range: 32 << 20, kind: 'ds64' },
+    { size: 9_500_001, blockLen: 1000, range: 32_000_000, kind: 'ds64' },
+    { size: 21_000_000, blockLen: 1000, range: 32_000_000, kind: 'rollsum' },
+    { size: 20_000_000, blockLen: 1000, range: 10_000_000, kind: 'rabinkarp' },
+    { size: 20_000_123, blockLen: 4096, range: 9_999_999, kind: 'ds64' },
+    { size: 3_000_017, blockLen: 700, range: 1_234, kind: 'ds64' },
+    { size: 5_000_000, blockLen: 65_536, range: 100, kind: 'rabinkarp' },
+  ];
+  test.each(cases)('$size bytes, block $blockLen, range $range, $kind', async ({ size, blockLen, range, kind }) => {
+    const data = randomBytes(size, rng(size + blockLen));
+    const file = join(dir, `f${size}-${blockLen}`);
+    writeFileSync(file, data);
+    const p = params(blockLen, kind);
+    const got = await fromFile(p, file, range);
+    expect(got.total).toBe(size);
+    expect(got.entries.equals(reference(p, data))).toBe(true);
+  });
+
+  test('any thread count gives the same entries (DELTASYNC_THREADS=1 and 3, in new processes)', async () => {
+    const size = 24_000_011;
+    const data = randomBytes(size, rng(77));
+    const file = join(dir, 'threads');
+    writeFileSync(file, data);
+    const want = reference(params(1024, 'ds64'), data).toString('hex');
+    const script = `
+      const native = require('node-gyp-build')(${JSON.stringify(ROOT)});
+      const fs = require('node:fs');
+      (async () => {
+        const fd = fs.openSync(${JSON.stringify(file)}, 'r');
+        const b = new native.SignatureBuilder({ blockLen: 1024, strongLen: 16, strong: 'xxh3', rolling: 'ds64' });
+        const parts = []; let pos = 0;
+        for (;;) { const r = await b.updateFromFile(fd, pos, 16 << 20); parts.push(r.entries); pos += r.bytesRead; if (r.bytesRead < (16 << 20)) break; }
+        parts.push(b.final());
+        process.stdout.write(Buffer.concat(parts).toString('hex'));
+      })();`;
+    for (const threads of ['1', '3']) {
+      const r = spawnSync(process.execPath, ['-e', script], {
+        encoding: 'utf8',
+        maxBuffer: 64 << 20,
+        env: { ...process.env, DELTASYNC_THREADS: threads },
+      });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout === want, `DELTASYNC_THREADS=${threads}`).toBe(true);
+    }
+  });
+
+  test('read errors reject; bad arguments throw', async () => {
+    const b = new native.SignatureBuilder(params(1000, 'ds64'));
+    const handle = await open(dir, 'r'); // a directory: read() fails with EISDIR
+    try {
+      await expect(b.updateFromFile(handle.fd, 0, 1 << 20)).rejects.toThrow(/directory/i);
+    } finally {
+      await handle.close();
+    }
+    const c = new native.SignatureBuilder(params(1000, 'ds64'));
+    expect(() => c.updateFromFile(-1, 0, 10)).toThrow(RangeError);
+    expect(() => c.updateFromFile(0, 0.5, 10)).toThrow(RangeError);
+    expect(() => (c.updateFromFile as unknown as (fd: string) => unknown)('3')).toThrow(TypeError);
+  });
+
+  test('signature() of a file path equals signature() of its bytes, in both formats', async () => {
+    const { signature } = await import('../lib/signature.js');
+    const data = randomBytes(12_345_678, rng(5));
+    const file = join(dir, 'api');
+    writeFileSync(file, data);
+    for (const format of ['deltasync', 'rdiff'] as const) {
+      const fromPath = await signature(file, { format, blockLen: 2048 });
+      const fromBytes = await signature(data, { format, blockLen: 2048 });
+      expect(fromPath.toBuffer().equals(fromBytes.toBuffer()), format).toBe(true);
+    }
+    await expect(signature(join(dir, 'missing'))).rejects.toMatchObject({ code: 'ERR_IO' });
+    await expect(signature(dir)).rejects.toMatchObject({ code: 'ERR_IO' });
   });
 });

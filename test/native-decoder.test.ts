@@ -95,10 +95,18 @@ class RefDs extends RefDecoder {
       if (magic !== 0x6473444c) throw err('ERR_BAD_MAGIC', `not a deltasync delta (magic ${hex8(magic)})`);
       if (end - pos < 6) return -1;
       const version = buf[pos + 4]!;
-      if (version !== 1) throw err('ERR_BAD_MAGIC', `deltasync delta version ${version} is not supported (expected 1)`);
+      if (version !== 2) throw err('ERR_BAD_MAGIC', `deltasync delta version ${version} is not supported (expected 2)`);
       const flags = buf[pos + 5]!;
       if ((flags & ~1) !== 0) throw err('ERR_CORRUPT', `deltasync delta: unknown header flags 0x${flags.toString(16)}`);
-      let next = pos + 6;
+      if (end - pos < 7) return -1;
+      const strong = buf[pos + 6]!;
+      if (strong < 1 || strong > 3) throw err('ERR_CORRUPT', `deltasync delta: unknown strong hash code ${strong}`);
+      const blockLen = readVarint(buf, pos + 7, end, 'deltasync delta: block length');
+      if (blockLen === null) return -1;
+      if (blockLen.value < 1 || blockLen.value > 64 * 1024 * 1024) {
+        throw err('ERR_CORRUPT', `deltasync delta: block length ${blockLen.value} out of range 1..67108864`);
+      }
+      let next = blockLen.next;
       if (flags & 1) {
         const size = readVarint(buf, next, end, 'deltasync delta: result size');
         if (size === null) return -1;
@@ -358,7 +366,7 @@ function outcome(fn: () => unknown): string {
 }
 
 function encode(encoder: DeltaEncoder, script: Script, resultSize?: number): Buffer {
-  encoder.header(resultSize);
+  encoder.header(resultSize, { strong: 'xxh3', blockLen: 4096 });
   for (const op of script) {
     if (op.kind === 'copy') encoder.copy(op.offset, op.length);
     else encoder.literal([op.data], op.data.length);
@@ -444,7 +452,7 @@ describe('native delta decoders agree with the TypeScript reference', () => {
   });
 
   it('property: random bytes after each magic', () => {
-    const magics = [[0x64, 0x73, 0x44, 0x4c, 1, 0], [0x64, 0x73, 0x44, 0x4c, 1, 1], [0x72, 0x73, 0x02, 0x36], [0x72, 0x73, 0x01, 0x47], []];
+    const magics = [[0x64, 0x73, 0x44, 0x4c, 2, 0, 1, 0x40], [0x64, 0x73, 0x44, 0x4c, 2, 1, 3, 0x80, 0x08], [0x64, 0x73, 0x44, 0x4c, 2, 0], [0x72, 0x73, 0x02, 0x36], [0x72, 0x73, 0x01, 0x47], []];
     fc.assert(
       fc.property(fc.constantFrom(...magics), fc.uint8Array({ maxLength: 80 }), cutsArb, (magic, tail, cuts) => {
         const bytes = Buffer.concat([Buffer.from(magic), Buffer.from(tail)]);
@@ -458,7 +466,7 @@ describe('native delta decoders agree with the TypeScript reference', () => {
 
   it('the hostile cases of test/corrupt.test.ts, byte by byte and whole', () => {
     const RD = Buffer.from([0x72, 0x73, 0x02, 0x36]);
-    const DS = (size?: number[]) => Buffer.concat([Buffer.from('dsDL', 'latin1'), Buffer.from(size === undefined ? [1, 0] : [1, 1, ...size])]);
+    const DS = (size?: number[]) => Buffer.concat([Buffer.from('dsDL', 'latin1'), Buffer.from(size === undefined ? [2, 0, 1, 0x40] : [2, 1, 1, 0x40, ...size])]);
     const hash = Buffer.alloc(16);
     const cases = [
       Buffer.concat([RD, Buffer.from([0x43, 0x7f, 0xff, 0xff, 0xff, 1, 2, 3])]),
@@ -488,7 +496,11 @@ describe('native delta decoders agree with the TypeScript reference', () => {
       Buffer.concat([DS(), Buffer.from([0x00]), hash.subarray(0, 5)]),
       Buffer.concat([DS(), Buffer.from([0x00]), hash]),
       Buffer.concat([DS(), Buffer.from([0x00]), hash, Buffer.from([0])]),
-      Buffer.concat([Buffer.from('dsDL', 'latin1'), Buffer.from([1, 0xfe, 0x00]), hash]),
+      Buffer.concat([Buffer.from('dsDL', 'latin1'), Buffer.from([2, 0xfe, 0x00]), hash]),
+      Buffer.concat([Buffer.from('dsDL', 'latin1'), Buffer.from([1, 0, 0x00]), hash]),
+      Buffer.concat([Buffer.from('dsDL', 'latin1'), Buffer.from([2, 0, 4, 0x40, 0x00]), hash]),
+      Buffer.concat([Buffer.from('dsDL', 'latin1'), Buffer.from([2, 0, 1, 0x00, 0x00]), hash]),
+      Buffer.concat([Buffer.from('dsDL', 'latin1'), Buffer.from([2, 0, 1, 0x81, 0x80, 0x80, 0x20, 0x00]), hash]),
       Buffer.concat([DS([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f]), Buffer.from([0x02, 10, 0]), hash]),
       Buffer.concat([DS([3]), Buffer.from([0x02, 10, 0]), hash]),
       Buffer.concat([DS([5]), Buffer.from([0x02, 3, 0]), hash]),

@@ -52,7 +52,7 @@ function globbed(): string[] {
     (existsSync(join(root, dir)) ? readdirSync(join(root, dir)) : [])
       .filter((f) => f.endsWith('.cc'))
       .map((f) => `${dir}/${f}`);
-  return [...list('native'), ...list('native/hash'), ...list('native/format')].sort();
+  return [...list('native'), ...list('native/hash'), ...list('native/format'), ...list('native/protocol')].sort();
 }
 
 /** The COMPILE_OPTIONS CMakeLists.txt sets on one group of SIMD sources. */

@@ -1,7 +1,8 @@
 // `deltasync --server` as a forced command with --root, --read-only, --write-only and
 // --no-delete. A wrapper script plays sshd's forced command: whatever the client asked to run
 // ends up in SSH_ORIGINAL_COMMAND, and the wrapper runs the restricted server instead.
-import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseOriginalCommand, resolveUnderRoot } from '../lib/sync/restrict.js';
@@ -48,6 +49,10 @@ beforeAll(() => {
   mkdirSync(join(root, 'links'));
   writeFileSync(join(root, 'links', 'plain.txt'), 'plain\n');
   symlinkSync(join(outside, 'secret.txt'), join(root, 'links', 'escape'));
+  // Links to directories: one inside the root, one out.
+  mkdirSync(join(root, 'dirlinks'));
+  symlinkSync(outside, join(root, 'dirlinks', 'out'));
+  symlinkSync('../data', join(root, 'dirlinks', 'in'));
   mkdirSync(join(root, 'safe'));
   symlinkSync('../data/a.txt', join(root, 'safe', 'inside'));
 });
@@ -131,13 +136,22 @@ describe('restricted server over the fake remote shell', () => {
     expect(existsSync(join(outside, 'pushed'))).toBe(false);
   });
 
-  it('with -L refuses to follow a symlink in the tree that leads out; without -L sends it as a link', async () => {
+  it('with -L skips just a symlink in the tree that leads out (exit 23); without -L sends it as a link', async () => {
     const w = forced('ro', ['--read-only']);
     const followed = join(tmp.path, 'follow-pull');
     const r = await client(w, ['-rL', 'somehost:links/', followed]);
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(/leads outside the server's root \(-L would follow it\)/);
-    expect(existsSync(join(followed, 'escape')) && readFileSync(join(followed, 'escape'), 'utf8') === SECRET).toBe(false);
+    expect(r.code, r.stderr).toBe(23);
+    expect(r.stderr).toMatch(/symlink \S*links\/escape leads outside the server's root: not followed \(-L\), skipped/);
+    expect(existsSync(join(followed, 'escape'))).toBe(false);
+    // The rest of the tree still arrives.
+    expect(readFileSync(join(followed, 'plain.txt'), 'utf8')).toBe('plain\n');
+    // A link to a directory outside is skipped too: nothing beneath it is listed or read.
+    const dirOut = join(tmp.path, 'follow-dir-pull');
+    const r1 = await client(w, ['-rL', 'somehost:dirlinks/', dirOut]);
+    expect(r1.code, r1.stderr).toBe(23);
+    expect(r1.stderr).toMatch(/symlink \S*dirlinks\/out leads outside the server's root/);
+    expect(existsSync(join(dirOut, 'out'))).toBe(false);
+    expect(readFileSync(join(dirOut, 'in', 'a.txt'), 'utf8')).toBe('served\n');
     // As a link (-a): the target text travels, never the file it names.
     const asLink = join(tmp.path, 'link-as-link');
     const r2 = await client(w, ['-a', 'somehost:links/', asLink]);
@@ -148,6 +162,38 @@ describe('restricted server over the fake remote shell', () => {
     const r3 = await client(w, ['-rL', 'somehost:safe/', safe]);
     expect(r3.code, r3.stderr).toBe(0);
     expect(readFileSync(join(safe, 'inside'), 'utf8')).toBe('served\n');
+  });
+
+  it('a directory swapped for a symlink out after listing does not redirect the read (open files are checked)', async () => {
+    const w = forced('ro', ['--read-only']);
+    const race = join(root, 'race');
+    mkdirSync(join(race, 'sub'), { recursive: true });
+    writeRandomFile(join(race, 'a-big'), 3_000_000);
+    // Over the read-ahead size: opened only when its turn comes, after the swap.
+    writeRandomFile(join(race, 'sub', 'secret.bin'), 400_000);
+    mkdirSync(join(outside, 'race-sub'));
+    writeRandomFile(join(outside, 'race-sub', 'secret.bin'), 400_000);
+    const secret = readFileSync(join(outside, 'race-sub', 'secret.bin'));
+    const dest = join(tmp.path, 'race-pull');
+    const child = spawn(process.execPath, [BIN, '-a', '--bwlimit=2m', '-e', FAKE_RSH, '--remote-path', w, 'somehost:race/', dest], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, XDG_CACHE_HOME: TEST_CACHE_HOME },
+    });
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const code = new Promise<number | null>((r) => child.once('close', (c) => r(c)));
+    // Once the big file is on its way the list is complete: swap sub for a link out.
+    const deadline = Date.now() + 20_000;
+    while (!(existsSync(dest) && readdirSync(dest).some((n) => n.startsWith('.a-big.'))) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    renameSync(join(race, 'sub'), join(race, 'sub-orig'));
+    symlinkSync(join(outside, 'race-sub'), join(race, 'sub'));
+    expect(await code, stderr).toBe(23);
+    expect(stderr).toMatch(/sub\/secret\.bin now resolves outside the server's root/);
+    const got = join(dest, 'sub', 'secret.bin');
+    expect(existsSync(got) && readFileSync(got).equals(secret), 'the file outside the root was sent').toBe(false);
+    expect(readFileSync(join(dest, 'a-big')).equals(readFileSync(join(race, 'a-big')))).toBe(true);
   });
 
   it('a read-only server refuses to receive', async () => {

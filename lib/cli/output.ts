@@ -113,7 +113,7 @@ export function formatPatchStats(stats: PatchStats): string {
     ['output', `${s.outBytes} bytes`],
     ['matched', `${s.copiedBytes} bytes (${percent(s.copiedBytes, s.outBytes)}) copied from the basis${copyOps}`],
     ['literal', `${s.literalBytes} bytes (${percent(s.literalBytes, s.outBytes)}) from the delta${literalOps}`],
-    ['verified', s.verified ? 'yes (whole-file hash matches)' : 'no (this format carries no whole-file hash)'],
+    ['verified', s.verified ? 'yes (result digest matches)' : 'no (this format carries no result digest)'],
     ['time', `${seconds(s.elapsedMs)} (${throughput(s.outBytes, s.elapsedMs)})`],
   ]);
 }

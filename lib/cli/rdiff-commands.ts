@@ -1,13 +1,15 @@
 // `deltasync signature|delta|patch`: rdiff's three commands over files and pipes.
 // The core (and with it the native addon) is imported only when a command runs, so help and
-// usage errors work on a machine where the addon failed to build.
+// usage errors work on a machine where the addon failed to build; each command imports only
+// its own module (not lib/index.ts, which pulls in the sync engine): startup is part of the
+// wall time users compare with rdiff.
 import { access, constants as fsConstants, createReadStream, fstat as fstatCb } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import type { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DeltaSyncError, ioError } from '../errors.js';
-import { InputSource, writeAtomically } from '../io.js';
+import { InputSource, writeAtomically, type AtomicFileOptions } from '../io.js';
 import {
   FORMAT_KINDS,
   MAX_BLOCK_LEN,
@@ -34,14 +36,13 @@ import {
 /** The three rdiff-compatible commands. */
 export type RdiffCommand = 'signature' | 'delta' | 'patch';
 
-type Core = typeof import('../index.js');
-
 /** Read size for file inputs: large chunks keep the native matcher busy (see GUIDE.md). */
 const READ_CHUNK = 4 * 1024 * 1024;
 
 const COMMON_OPTIONS: OptionSpec[] = [
   { long: 'stats', short: 's', aliases: ['statistics'], description: 'Print literal/matched bytes, ops and speed to stderr' },
   { long: 'force', short: 'f', description: 'Overwrite an existing output file; allow binary output to a terminal' },
+  { long: 'fsync', description: 'fsync the output file before renaming it into place (durable on power loss; slower)' },
   { long: 'help', short: 'h', description: 'Show this help' },
 ];
 
@@ -73,7 +74,8 @@ const USAGE: Record<RdiffCommand, { synopsis: string; what: string; options: Opt
 };
 
 const PIPES_NOTE = `'-' or an omitted output means stdin/stdout; at most one input may be stdin.
-File outputs are written to a temporary file and renamed: no partial output is left on error.`;
+File outputs are written to a temporary file and renamed: no partial output is left on error.
+Like rdiff, they are not fsynced unless --fsync is given.`;
 
 function commandHelp(command: RdiffCommand): string {
   const u = USAGE[command];
@@ -211,8 +213,9 @@ export function signatureOptionsFrom(args: ParsedArgs): SignatureOptions {
 // ---------------------------------------------------------------------------------------------
 // Inputs and outputs
 
-async function loadCore(): Promise<Core> {
-  return import('../index.js');
+/** Commit options of file outputs: fsync only on request, as rdiff never does. */
+function outputOptions(args: ParsedArgs): AtomicFileOptions {
+  return { fsync: args.flag('fsync') };
 }
 
 /** Counts bytes flowing from stdin, for --stats. */
@@ -266,8 +269,8 @@ async function checkOutput(path: string | undefined, force: boolean, binary: str
 }
 
 /** Writes `data` to a file atomically (temp + rename), via the core's I/O helpers. */
-async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
-  await writeAtomically(path, (file) => file.write(data));
+async function writeFileAtomic(path: string, data: Uint8Array, options: AtomicFileOptions): Promise<void> {
+  await writeAtomically(path, (file) => file.write(data), options);
 }
 
 /** Streams `source` through `transform` to stdout, leaving stdout open. */
@@ -284,33 +287,24 @@ async function runSignature(args: ParsedArgs): Promise<number> {
   const options = signatureOptionsFrom(args);
   const force = args.flag('force');
   await checkOutput(output, force, 'signature');
-  const core = await loadCore();
+  const { signature } = await import('../signature.js');
 
   const started = performance.now();
   let inputBytes: number;
-  let sig: InstanceType<Core['Signature']>;
-  let serialized: Buffer | undefined;
+  let sig: Signature;
   if (basis === '-') {
     const counter = { bytes: 0 };
     const size = await stdinFileSize();
     if (size !== undefined) options.fileSize = size;
-    sig = await core.signature(countingStdin(counter), options);
+    sig = await signature(countingStdin(counter), options);
     inputBytes = counter.bytes;
-    const data: Buffer = sig.toBuffer();
-    serialized = data;
-    if (output === undefined) await writeAll(process.stdout, data);
-    else await writeFileAtomic(output, data);
   } else {
     inputBytes = (await inputStat(basis)).size;
-    if (output === undefined) {
-      sig = await core.signature(basis, options);
-      const data: Buffer = sig.toBuffer();
-      serialized = data;
-      await writeAll(process.stdout, data);
-    } else {
-      sig = await core.signatureFile(basis, output, options);
-    }
+    sig = await signature(basis, options);
   }
+  const serialized = sig.toBuffer();
+  if (output === undefined) await writeAll(process.stdout, serialized);
+  else await writeFileAtomic(output, serialized, outputOptions(args));
   const elapsedMs = performance.now() - started;
 
   if (args.flag('stats')) {
@@ -323,7 +317,7 @@ async function runSignature(args: ParsedArgs): Promise<number> {
         strong: sig.strong,
         rolling: sig.rolling,
         format: sig.format,
-        signatureBytes: serialized?.length ?? (output !== undefined ? (await stat(output)).size : 0),
+        signatureBytes: serialized.length,
         elapsedMs,
       }),
     );
@@ -338,36 +332,60 @@ async function runDelta(args: ParsedArgs): Promise<number> {
   await checkOutput(output, force, 'delta');
   if (newPath !== '-') await inputStat(newPath);
   if (sigPath !== '-') await inputStat(sigPath);
-  const core = await loadCore();
+  const { Signature } = await import('../signature.js');
 
-  const sig = await core.Signature.read(sigPath === '-' ? process.stdin : sigPath);
-  const stats =
-    output !== undefined && newPath !== '-'
-      ? await core.deltaFile(sig, newPath, output)
-      : await deltaToSink(sig, newPath === '-' ? process.stdin : newPath, output);
+  const sig = await Signature.read(sigPath === '-' ? process.stdin : sigPath);
+  const stats = await deltaToSink(sig, newPath === '-' ? process.stdin : newPath, output, outputOptions(args));
   if (args.flag('stats')) printErr(formatDeltaStats(stats));
   return 0;
 }
 
 /**
  * Makes the delta of `input` and sends it to stdout or to an atomic file. Same engine and
- * same bytes as the core's deltaFile (which records the new file's size when it is known), so
+ * same bytes as the core's deltaFile (the new file's size is recorded when it is known), so
  * `delta SIG NEW` and `delta SIG NEW OUT` agree.
  */
-async function deltaToSink(sig: Signature, input: string | NodeJS.ReadableStream, output: string | undefined): Promise<DeltaStats> {
+async function deltaToSink(
+  sig: Signature,
+  input: string | NodeJS.ReadableStream,
+  output: string | undefined,
+  options: AtomicFileOptions,
+): Promise<DeltaStats> {
   const { DeltaEngine } = await import('../delta.js');
   const src = await InputSource.open(input, typeof input === 'string' ? input : 'stdin');
   try {
     const engine = new DeltaEngine(sig, src.size);
-    const run = async (write: (data: Buffer) => Promise<void>): Promise<void> => {
-      // One write per engine call: the encoder hands back many small pieces.
-      for await (const chunk of src.chunks()) await write(Buffer.concat(await engine.update(chunk)));
-      await write(Buffer.concat(await engine.finish()));
+    // An engine that keeps no reference to a chunk once update() resolves (a static
+    // `releasesInput` flag says so) lets the reader recycle two buffers instead of allocating
+    // 8 MiB per chunk; the pieces it returns may still point into the chunk, so they are
+    // written out (flush) before the next chunk is requested.
+    const reuseBuffers = (DeltaEngine as { releasesInput?: boolean }).releasesInput === true;
+    let settle: () => Promise<void> = () => Promise.resolve();
+    const run = async (write: (parts: Buffer[]) => Promise<void>): Promise<void> => {
+      for await (const chunk of src.chunks({ reuseBuffers })) {
+        await write(await engine.update(chunk));
+        if (reuseBuffers) await settle();
+      }
+      await write(await engine.finish());
     };
     if (output === undefined) {
-      await run((data) => (data.length > 0 ? writeAll(process.stdout, data) : Promise.resolve()));
+      // One write per engine call: the encoder hands back many small pieces.
+      await run((parts) => {
+        const data = Buffer.concat(parts);
+        return data.length > 0 ? writeAll(process.stdout, data) : Promise.resolve();
+      });
     } else {
-      await writeAtomically(output, (file) => run((data) => file.write(data)));
+      // The file batches the pieces itself (writev): no copy of the literal data here.
+      await writeAtomically(
+        output,
+        (file) => {
+          settle = () => file.flush();
+          return run(async (parts) => {
+            for (const part of parts) await file.write(part);
+          });
+        },
+        options,
+      );
     }
     return engine.stats;
   } finally {
@@ -388,15 +406,34 @@ async function runPatch(args: ParsedArgs): Promise<number> {
     throw usage('patch', `BASIS ${basis} is not a regular file (patch reads it at random offsets)`);
   }
   if (deltaPath !== '-') await inputStat(deltaPath);
-  const core = await loadCore();
+  const { PatchEngine, createPatchStream } = await import('../patch.js');
 
   const deltaInput = deltaPath === '-' ? process.stdin : deltaPath;
   let stats: PatchStats;
   if (output !== undefined) {
-    stats = await core.patchFile(basis, deltaInput, output);
+    // The core's patchFile, with the CLI's commit options.
+    const src = await InputSource.open(deltaInput, deltaPath === '-' ? 'stdin' : deltaPath);
+    try {
+      stats = await writeAtomically(
+        output,
+        async (file) => {
+          const engine = new PatchEngine(basis, (data) => file.write(data));
+          try {
+            await engine.open();
+            for await (const chunk of src.chunks()) await engine.write(chunk);
+            return await engine.finish();
+          } finally {
+            await engine.close();
+          }
+        },
+        outputOptions(args),
+      );
+    } finally {
+      await src.close();
+    }
   } else {
     // Bytes reach stdout before the end-of-delta hash check; a mismatch still fails the run.
-    const patchStream = core.createPatchStream(basis);
+    const patchStream = createPatchStream(basis);
     const source = typeof deltaInput === 'string' ? fileReadStream(deltaInput) : deltaInput;
     await streamToStdout(source, patchStream);
     stats = patchStream.stats;

@@ -1,4 +1,6 @@
 // deltasync's own signature and delta formats (layouts in docs/FORMAT.md).
+import { native } from '../native.js';
+import type { NativeHasher } from '../native.js';
 import type { RollingKind, StrongKind } from '../params.js';
 import { ByteWriter } from './bytes.js';
 import { nativeFormat, unwrap } from './native-decoder.js';
@@ -9,12 +11,15 @@ import type { DeltaEncoder } from './ops.js';
 export const DS_SIG_MAGIC = 0x64735347;
 /** "dsDL": deltasync delta. */
 export const DS_DELTA_MAGIC = 0x6473444c;
+/** Signature format version. */
 export const DS_VERSION = 1;
+/** Delta format version: 2 = block digest trailer and its grid in the header (docs/FORMAT.md). */
+export const DS_DELTA_VERSION = 2;
 /** magic 4, version 1, rolling 1, strong 1, strongLen 1, blockLen 4, fileSize 8. */
 export const DS_SIG_HEADER_LEN = 20;
 /** XXH3-128 of everything before it. */
 export const DS_SIG_TRAILER_LEN = 16;
-/** XXH3-128 of the result, after END. */
+/** Block digest of the result (XXH3-128), after END. */
 export const DS_RESULT_HASH_LEN = 16;
 
 /** Wire codes of the kinds (0 is never valid, so a zeroed header is refused; the reader is native). */
@@ -91,15 +96,14 @@ export class DsDeltaEncoder implements DeltaEncoder {
   private readonly w = new ByteWriter();
   private prevEnd = 0;
 
-  header(resultSize?: number): void {
+  header(resultSize?: number, grid?: { strong: StrongKind; blockLen: number }): void {
+    if (!grid) throw new Error('deltasync delta: the header needs the signature grid (strong kind, block length)');
     this.w.uintBE(DS_DELTA_MAGIC, 4);
-    this.w.u8(DS_VERSION);
-    if (resultSize === undefined) {
-      this.w.u8(0);
-    } else {
-      this.w.u8(DS_FLAG_SIZE);
-      this.w.varint(resultSize);
-    }
+    this.w.u8(DS_DELTA_VERSION);
+    this.w.u8(resultSize === undefined ? 0 : DS_FLAG_SIZE);
+    this.w.u8(STRONG_CODE[grid.strong]);
+    this.w.varint(grid.blockLen);
+    if (resultSize !== undefined) this.w.varint(resultSize);
   }
 
   copy(offset: number, length: number): void {
@@ -146,5 +150,101 @@ export class DsDeltaDecoder extends DeltaDecoder {
   /** `basisSize`, when given, makes every COPY beyond it an ERR_CORRUPT at decode time. */
   constructor(basisSize?: number) {
     super('deltasync', basisSize);
+  }
+}
+
+/** Literal runs at least this long are hashed on the thread pool. */
+const ASYNC_HASH_BYTES = 256 * 1024;
+
+/**
+ * The result digest of a deltasync v2 delta (docs/FORMAT.md, "Block digest"): XXH3-128 over, for
+ * every piece of a COPY in output order, the literal bytes since the previous piece, u64le of
+ * their count and the piece's full-length strong hash; then the trailing literal bytes, u64le of
+ * their count, u64le(result size) and u64le(piece count). A piece is the part of a COPY inside one
+ * cell of the basis block grid, so splitting or merging COPYs and LITERALs does not change the
+ * digest, and the hash of a whole cell can come from the basis signature instead of its bytes.
+ * Feed calls must be awaited in order.
+ */
+export class BlockDigest {
+  private readonly hasher: NativeHasher = new native.Hasher('xxh3');
+  private readonly frame = Buffer.alloc(24);
+  private runLength = 0;
+  private pieceCount = 0;
+  private resultBytes = 0;
+  /** Full length of one piece hash. */
+  readonly pieceHashLen: number;
+
+  constructor(
+    readonly strong: StrongKind,
+    readonly blockLen: number,
+  ) {
+    this.pieceHashLen = native.strongFullLen(strong);
+  }
+
+  /** Literal bytes of the result. */
+  async literal(bytes: Uint8Array): Promise<void> {
+    if (bytes.length === 0) return;
+    this.runLength += bytes.length;
+    this.resultBytes += bytes.length;
+    if (bytes.length >= ASYNC_HASH_BYTES) await this.hasher.update(bytes);
+    else this.hasher.updateSync(bytes);
+  }
+
+  /** One COPY piece of `length` bytes, given its full-length strong hash. */
+  piece(hash: Uint8Array, length: number): void {
+    if (hash.length !== this.pieceHashLen) throw new Error(`deltasync: piece hash of ${hash.length} bytes, expected ${this.pieceHashLen}`);
+    this.frame.writeBigUInt64LE(BigInt(this.runLength), 0);
+    this.hasher.updateSync(this.frame.subarray(0, 8));
+    this.hasher.updateSync(hash);
+    this.runLength = 0;
+    this.pieceCount++;
+    this.resultBytes += length;
+  }
+
+  /**
+   * `count` consecutive pieces of `length` bytes in all, their hashes at `hashOffset` of each
+   * `stride`-byte record of `records` (a grid: stride = hash length; signature entries: the
+   * strong part after the weak sum). One hasher call for the lot.
+   */
+  async pieces(records: Buffer, stride: number, hashOffset: number, count: number, length: number): Promise<void> {
+    if (count === 0) return;
+    const w = this.pieceHashLen;
+    if (records.length < (count - 1) * stride + hashOffset + w) throw new Error('deltasync: piece hashes missing');
+    const framed = Buffer.alloc(count * (8 + w));
+    framed.writeBigUInt64LE(BigInt(this.runLength), 0);
+    for (let i = 0; i < count; i++) records.copy(framed, i * (8 + w) + 8, i * stride + hashOffset, i * stride + hashOffset + w);
+    if (framed.length >= ASYNC_HASH_BYTES) await this.hasher.update(framed);
+    else this.hasher.updateSync(framed);
+    this.runLength = 0;
+    this.pieceCount += count;
+    this.resultBytes += length;
+  }
+
+  /** Bytes of result described so far. */
+  get size(): number {
+    return this.resultBytes;
+  }
+
+  /** The 16-byte digest; no more feeding afterwards. */
+  digest(): Buffer {
+    this.frame.writeBigUInt64LE(BigInt(this.runLength), 0);
+    this.frame.writeBigUInt64LE(BigInt(this.resultBytes), 8);
+    this.frame.writeBigUInt64LE(BigInt(this.pieceCount), 16);
+    this.hasher.updateSync(this.frame);
+    return this.hasher.digest();
+  }
+}
+
+/**
+ * Splits the basis range [offset, offset + length) on the grid of `blockLen`-byte cells: calls
+ * `each(pieceOffset, pieceLength, cell)` in order.
+ */
+export function forEachPiece(offset: number, length: number, blockLen: number, each: (at: number, len: number, cell: number) => void): void {
+  const end = offset + length;
+  for (let at = offset; at < end; ) {
+    const cell = Math.floor(at / blockLen);
+    const next = Math.min(end, (cell + 1) * blockLen);
+    each(at, next - at, cell);
+    at = next;
   }
 }

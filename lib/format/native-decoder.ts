@@ -45,6 +45,8 @@ export interface NativeDeltaDecoder {
   readonly resultSize: number | undefined;
   /** A copy of the deltasync result hash, once read. */
   readonly resultHash: Buffer | undefined;
+  /** deltasync v2: the basis block grid the result digest is defined on (after the header). */
+  readonly grid: { strong: StrongKind; blockLen: number } | undefined;
   readonly outputBytes: number;
   readonly inputBytes: number;
   readonly done: boolean;

@@ -1,6 +1,6 @@
 // Format-independent delta ops, and the incremental decoder both delta formats share (the
 // parsing itself is native: native/format/delta_decoder.cc).
-import type { Format } from '../params.js';
+import type { Format, StrongKind } from '../params.js';
 import { finishDecoder, nativeFormat, pushChunk } from './native-decoder.js';
 import type { NativeDeltaDecoder } from './native-decoder.js';
 
@@ -22,12 +22,15 @@ export type DeltaOp = CopyOp | LiteralOp;
 /** Writes one delta, command after command, into a ByteWriter (see each format module). */
 export interface DeltaEncoder {
   readonly format: Format;
-  /** Magic and header. `resultSize` is recorded when the format can carry it and it is known. */
-  header(resultSize?: number): void;
+  /**
+   * Magic and header. `resultSize` is recorded when the format can carry it and it is known;
+   * `grid` (the signature's strong kind and block length) by formats whose result digest needs it.
+   */
+  header(resultSize?: number, grid?: { strong: StrongKind; blockLen: number }): void;
   copy(offset: number, length: number): void;
   /** One LITERAL command made of `parts` (total `length` ≥ 1 bytes). */
   literal(parts: readonly Uint8Array[], length: number): void;
-  /** END (and, for deltasync, the whole-file hash of the result). */
+  /** END (and, for deltasync, the block digest of the result). */
   end(resultHash?: Uint8Array): void;
   /** Encoded bytes produced since the previous call. */
   take(): Buffer[];
@@ -64,6 +67,10 @@ export abstract class DecoderBase {
   get resultHash(): Buffer | undefined {
     this.hash ??= this.decoder.resultHash;
     return this.hash;
+  }
+  /** deltasync: strong kind and block length of the result digest's grid (after the header). */
+  get grid(): { strong: StrongKind; blockLen: number } | undefined {
+    return this.decoder.grid;
   }
   /** Bytes of output the ops decoded so far describe. */
   get outputBytes(): number {

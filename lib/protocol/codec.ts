@@ -1,6 +1,8 @@
 // Binary payload encoding for protocol messages: unsigned LEB128 varints (≤ 2^53 - 1),
 // zigzag varints for signed values, length-prefixed byte strings. Every read is bounded by the
 // payload it reads from; a short or malformed payload is a protocol error, never a crash.
+// Received messages are decoded natively (native/protocol, via messages.ts); PayloadReader is the
+// same encoding read in TypeScript, for tests and tools.
 import { DeltaSyncError } from '../errors.js';
 
 const MAX_VARINT_BYTES = 8;

@@ -2,10 +2,13 @@
 // into large writes, honours the stream's backpressure, counts wire bytes, can rate-limit
 // (--bwlimit) and can switch to a raw-deflate stream (-z) at a frame boundary; the reader is
 // pull-based (the stream is only read while someone asks for frames), so a slow consumer slows
-// the peer down through the pipe instead of buffering without bound.
+// the peer down through the pipe instead of buffering without bound. Frame headers are parsed by
+// the native splitter (native/protocol/frames.h), once per received chunk: payloads are
+// subarrays of the chunk, and only a frame that straddles chunks is copied (once).
 import type { Readable, Writable } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { DeltaSyncError } from '../errors.js';
+import { native } from '../native.js';
 
 /** Bytes in a frame header. */
 export const FRAME_HEADER_BYTES = 5;
@@ -144,6 +147,8 @@ class RawSink {
         const chunk = this.take(limit);
         if (this.bytesPerSecond) await this.throttle(chunk.length);
         if (this.failure) break;
+        // A stream already closed would never emit 'drain' or 'close' again: fail now.
+        if (this.out.destroyed || this.out.writableEnded) throw new Error('connection closed while sending');
         this.counters.bytesSent += chunk.length;
         const ok = this.out.write(chunk);
         if (this.queued < this.highWater) this.releaseRoom();
@@ -173,6 +178,7 @@ class RawSink {
 
   private waitDrain(): Promise<void> {
     return new Promise((resolve) => {
+      if (this.out.destroyed) return resolve();
       const done = (): void => {
         this.out.off('drain', done);
         this.out.off('close', done);
@@ -355,6 +361,18 @@ class ByteQueue {
     return true;
   }
 
+  /** The oldest buffered chunk (undefined when empty). */
+  head(): Buffer | undefined {
+    return this.chunks[0];
+  }
+
+  /** Puts bytes back in front of the queue. */
+  unshift(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    this.chunks.unshift(chunk);
+    this.size += chunk.length;
+  }
+
   /** Takes exactly `n` bytes (they must be buffered). */
   take(n: number): Buffer {
     if (n === 0) return Buffer.alloc(0);
@@ -392,6 +410,14 @@ export class FrameReader {
   private inflate: zlib.InflateRaw | undefined;
   private readonly highWater = 4 * 1024 * 1024;
   private paused = false;
+  // The last chunk split: its frames as [type, offset, length] triples, the next one to return,
+  // where the frames end in it, and the error at that point (raised only when reached).
+  private splitChunk: Buffer | undefined;
+  private splitFrames: Float64Array | undefined;
+  private frameIndex = 0;
+  private frameCount = 0;
+  private splitEnd = 0;
+  private splitError: string | undefined;
 
   constructor(
     private readonly input: Readable,
@@ -458,27 +484,71 @@ export class FrameReader {
 
   /** The next frame, or null at a clean end of stream (between frames). */
   async next(): Promise<Frame | null> {
+    if (this.frameIndex < this.frameCount) return this.takeSplitFrame();
+    if (this.splitError !== undefined) throw protocolError(this.splitError);
     const src = this.source;
     const onStarve = (): void => {
       if (this.inflate) this.inflate.resume();
       this.resumeInput();
     };
-    if (!(await src.want(FRAME_HEADER_BYTES, onStarve))) {
-      if (src.length === 0) return null;
-      throw protocolError('connection closed in the middle of a frame header');
+    for (;;) {
+      const head = src.head();
+      // Bytes the first frame needs in all (5 until its header is known).
+      let need = FRAME_HEADER_BYTES;
+      if (head !== undefined) {
+        const split = native.splitFrames(head, MAX_FRAME_PAYLOAD);
+        if (split.frames.length > 0 || split.error !== undefined) {
+          // The frames found (and the bad header, if any) are removed from the queue as one
+          // piece; their payloads stay views of it.
+          this.splitChunk = src.take(split.error !== undefined ? head.length : split.consumed);
+          this.splitFrames = split.frames;
+          this.frameIndex = 0;
+          this.frameCount = split.frames.length / 3;
+          this.splitEnd = split.consumed;
+          this.splitError = split.error;
+          if (src.length < this.highWater) onStarve();
+          return this.next();
+        }
+        // The first frame straddles chunks: gather exactly its bytes, then split those.
+        need = split.need;
+        if (src.length >= need) {
+          src.unshift(src.take(need));
+          continue;
+        }
+      }
+      if (!(await src.want(need, onStarve))) {
+        if (src.length === 0) return null;
+        if (src.length < FRAME_HEADER_BYTES) throw protocolError('connection closed in the middle of a frame header');
+        const header = src.peekAll();
+        throw protocolError(
+          `connection closed in the middle of a frame (type ${header[0]}, ${header.readUInt32BE(1)} bytes)`,
+        );
+      }
     }
-    const header = src.take(FRAME_HEADER_BYTES);
-    const type = header[0]!;
-    const length = header.readUInt32BE(1);
-    if (length > MAX_FRAME_PAYLOAD) {
-      throw protocolError(`frame of ${length} bytes exceeds the limit of ${MAX_FRAME_PAYLOAD}`);
-    }
-    if (!(await src.want(length, onStarve))) {
-      throw protocolError(`connection closed in the middle of a frame (type ${type}, ${length} bytes)`);
-    }
-    const payload = src.take(length);
-    if (src.length < this.highWater) onStarve();
-    return { type, payload };
+  }
+
+  private takeSplitFrame(): Frame {
+    const i = 3 * this.frameIndex++;
+    const frames = this.splitFrames!;
+    const offset = frames[i + 1]!;
+    const frame = { type: frames[i]!, payload: this.splitChunk!.subarray(offset, offset + frames[i + 2]!) };
+    if (this.frameIndex === this.frameCount && this.splitError === undefined) this.releaseSplit();
+    return frame;
+  }
+
+  private releaseSplit(): void {
+    this.splitChunk = undefined;
+    this.splitFrames = undefined;
+    this.frameIndex = 0;
+    this.frameCount = 0;
+    this.splitEnd = 0;
+  }
+
+  /** Bytes split off the queue but not yet returned as frames (the tail after a switch). */
+  private unreadSplitBytes(): Buffer {
+    if (!this.splitChunk) return Buffer.alloc(0);
+    const from = this.frameIndex < this.frameCount ? this.splitFrames![3 * this.frameIndex + 1]! - FRAME_HEADER_BYTES : this.splitEnd;
+    return this.splitChunk.subarray(from);
   }
 
   /**
@@ -497,6 +567,11 @@ export class FrameReader {
     inflate.on('drain', () => this.resumeInput());
     this.inflated = inflated;
     this.inflate = inflate;
+    // Bytes already split into "frames" after the switch point are compressed data.
+    const unread = this.unreadSplitBytes();
+    this.releaseSplit();
+    this.splitError = undefined;
+    if (unread.length > 0) inflate.write(unread);
     for (const chunk of this.raw.drainAll()) inflate.write(chunk);
     if (this.input.readableEnded) inflate.end();
   }

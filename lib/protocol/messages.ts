@@ -1,7 +1,8 @@
 // Message types of the deltasync sync protocol and their payload codecs (docs/PROTOCOL.md).
 // Control messages that happen once per session are JSON; per-file messages are binary.
 import { DeltaSyncError } from '../errors.js';
-import { PayloadReader, PayloadWriter } from './codec.js';
+import { native } from '../native.js';
+import { PayloadWriter } from './codec.js';
 
 /** Frame types. The numeric values are part of the wire format. */
 export const Msg = {
@@ -94,7 +95,7 @@ const F_RDEV = 2;
 const F_CHECKSUM = 4;
 const F_LISTED = 8;
 
-/** Longest path accepted in a file list entry. */
+/** Longest path accepted in a file list entry (enforced natively: native/protocol/file_list.h). */
 export const MAX_PATH_BYTES = 64 * 1024;
 
 /**
@@ -124,9 +125,10 @@ export function encodeFileEntries(entries: readonly FileEntry[], prev: { path: B
   return Buffer.from(w.finish());
 }
 
-const VALID_TYPES = new Set<number>(Object.values(EntryType));
-
-/** Checks a path from the wire: relative, no empty, "." or ".." components, no NUL. */
+/**
+ * Checks a path from the wire: relative, no empty, "." or ".." components, no NUL. The FLIST
+ * decoder applies the same rule natively (native/protocol/file_list.h).
+ */
 export function isSafeRelativePath(path: string): boolean {
   if (path === '.') return true;
   if (path.length === 0 || path.startsWith('/') || path.includes('\0')) return false;
@@ -136,46 +138,48 @@ export function isSafeRelativePath(path: string): boolean {
   return true;
 }
 
-/** Decodes a batch written by {@link encodeFileEntries}; validates every field. */
+// Layout of decodeFileList's `fields`: ENTRY_FIELDS numbers per entry (native/protocol/binding.cc).
+const ENTRY_FIELDS = 15;
+
+/**
+ * Decodes a batch written by {@link encodeFileEntries}; validates every field. The bytes are
+ * parsed and checked in native code (native/protocol/file_list.h: counts and lengths bounded,
+ * paths checked as by {@link isSafeRelativePath}); `prev` is threaded as for encoding.
+ *
+ * @throws DeltaSyncError ERR_PROTOCOL naming what is wrong.
+ */
 export function decodeFileEntries(payload: Buffer, prev: { path: Buffer }): FileEntry[] {
-  const r = new PayloadReader(payload, 'FLIST');
-  const count = r.uint();
-  if (count > payload.length) throw protocolError(`FLIST claims ${count} entries in ${payload.length} bytes`);
-  const out: FileEntry[] = [];
-  for (let i = 0; i < count; i++) {
-    const type = r.u8();
-    if (!VALID_TYPES.has(type)) throw protocolError(`FLIST entry has unknown type ${type}`);
-    const flags = r.u8();
-    const common = r.uint();
-    if (common > prev.path.length) throw protocolError('FLIST entry shares more bytes than the previous path has');
-    const suffix = r.bytes(MAX_PATH_BYTES);
-    const pathBytes = Buffer.concat([prev.path.subarray(0, common), suffix]);
-    if (pathBytes.length > MAX_PATH_BYTES) throw protocolError('FLIST entry path too long');
-    prev.path = pathBytes;
-    const path = pathBytes.toString('utf8');
-    if (!isSafeRelativePath(path)) throw protocolError(`FLIST entry has an unsafe path ${JSON.stringify(path)}`);
-    const entry: FileEntry = {
-      path,
-      type: type as EntryType,
-      mode: r.uint(),
-      size: r.uint(),
-      mtimeSec: r.int(),
-      mtimeNsec: r.uint(),
-      uid: r.uint(),
-      gid: r.uint(),
-    };
-    if (entry.mtimeNsec >= 1e9) throw protocolError('FLIST entry has nanoseconds ≥ 1e9');
-    if (entry.mode > 0xffffffff) throw protocolError('FLIST entry mode out of range');
-    if (flags & F_LINK) entry.linkTarget = r.string(MAX_PATH_BYTES);
-    if (flags & F_RDEV) entry.rdev = r.uint();
-    if (flags & F_CHECKSUM) entry.checksum = Buffer.from(r.bytes(64));
-    if (flags & F_LISTED) entry.listed = true;
-    if (entry.type === EntryType.SYMLINK && entry.linkTarget === undefined) {
-      throw protocolError(`FLIST symlink ${JSON.stringify(path)} has no target`);
-    }
-    out.push(entry);
+  const r = native.decodeFileList(payload, prev.path);
+  if (r.error !== undefined) {
+    const path = 'path' in r && r.path !== undefined ? JSON.stringify(r.path.toString('utf8')) : '';
+    throw protocolError(r.error.replace('{path}', path));
   }
-  r.end();
+  const { fields, paths } = r;
+  const count = fields.length / ENTRY_FIELDS;
+  const out: FileEntry[] = new Array(count);
+  for (let i = 0, f = 0; i < count; i++, f += ENTRY_FIELDS) {
+    const flags = fields[f + 1]!;
+    const pathStart = fields[f + 9]!;
+    const entry: FileEntry = {
+      path: paths.toString('utf8', pathStart, pathStart + fields[f + 10]!),
+      type: fields[f]! as EntryType,
+      mode: fields[f + 2]!,
+      size: fields[f + 3]!,
+      mtimeSec: fields[f + 4]!,
+      mtimeNsec: fields[f + 5]!,
+      uid: fields[f + 6]!,
+      gid: fields[f + 7]!,
+    };
+    if (flags & F_LINK) entry.linkTarget = payload.toString('utf8', fields[f + 11]!, fields[f + 11]! + fields[f + 12]!);
+    if (flags & F_RDEV) entry.rdev = fields[f + 8]!;
+    if (flags & F_CHECKSUM) entry.checksum = Buffer.from(payload.subarray(fields[f + 13]!, fields[f + 13]! + fields[f + 14]!));
+    if (flags & F_LISTED) entry.listed = true;
+    out[i] = entry;
+  }
+  if (count > 0) {
+    const last = (count - 1) * ENTRY_FIELDS;
+    prev.path = paths.subarray(fields[last + 9]!, fields[last + 9]! + fields[last + 10]!);
+  }
   return out;
 }
 
@@ -206,14 +210,20 @@ export function encodeRequest(q: Request): Buffer {
   return Buffer.from(new PayloadWriter(24).uint(q.index).u8(q.mode).uint(q.length).finish());
 }
 
+/**
+ * The fields of a small binary message, decoded and checked natively
+ * (native/protocol/messages.h): numbers in wire order, strings as offset and length.
+ */
+function messageFields(type: number, payload: Buffer): Float64Array {
+  const f = native.decodeMessage(type, payload);
+  if (typeof f === 'string') throw protocolError(f);
+  return f;
+}
+
+/** @throws DeltaSyncError ERR_PROTOCOL when the payload is not exactly one REQUEST. */
 export function decodeRequest(payload: Buffer): Request {
-  const r = new PayloadReader(payload, 'REQUEST');
-  const index = r.uint();
-  const mode = r.u8();
-  if (mode > 3) throw protocolError(`REQUEST has unknown mode ${mode}`);
-  const length = r.uint();
-  r.end();
-  return { index, mode: mode as RequestMode, length };
+  const f = messageFields(Msg.REQUEST, payload);
+  return { index: f[0]!, mode: f[1]! as RequestMode, length: f[2]! };
 }
 
 export interface FileBegin {
@@ -225,13 +235,10 @@ export function encodeFileBegin(b: FileBegin): Buffer {
   return Buffer.from(new PayloadWriter(16).uint(b.index).u8(b.mode).finish());
 }
 
+/** @throws DeltaSyncError ERR_PROTOCOL when the payload is not exactly one FILE_BEGIN. */
 export function decodeFileBegin(payload: Buffer): FileBegin {
-  const r = new PayloadReader(payload, 'FILE_BEGIN');
-  const index = r.uint();
-  const mode = r.u8();
-  if (mode > 3) throw protocolError(`FILE_BEGIN has unknown mode ${mode}`);
-  r.end();
-  return { index, mode: mode as RequestMode };
+  const f = messageFields(Msg.FILE_BEGIN, payload);
+  return { index: f[0]!, mode: f[1]! as RequestMode };
 }
 
 export interface FileEnd {
@@ -250,17 +257,16 @@ export function encodeFileEnd(e: FileEnd): Buffer {
   );
 }
 
+/** @throws DeltaSyncError ERR_PROTOCOL when the payload is not exactly one FILE_END. */
 export function decodeFileEnd(payload: Buffer): FileEnd {
-  const r = new PayloadReader(payload, 'FILE_END');
-  const e: FileEnd = {
-    index: r.uint(),
-    size: r.uint(),
-    literalBytes: r.uint(),
-    matchedBytes: r.uint(),
-    hash: Buffer.from(r.bytes(64)),
+  const f = messageFields(Msg.FILE_END, payload);
+  return {
+    index: f[0]!,
+    size: f[1]!,
+    literalBytes: f[2]!,
+    matchedBytes: f[3]!,
+    hash: Buffer.from(payload.subarray(f[4]!, f[4]! + f[5]!)),
   };
-  r.end();
-  return e;
 }
 
 export interface FileError {
@@ -274,11 +280,10 @@ export function encodeFileError(e: FileError): Buffer {
   return Buffer.from(new PayloadWriter(128).uint(e.index).u8(e.kind === 'vanished' ? 1 : 0).string(e.message).finish());
 }
 
+/** @throws DeltaSyncError ERR_PROTOCOL when the payload is not exactly one FILE_ERROR. */
 export function decodeFileError(payload: Buffer): FileError {
-  const r = new PayloadReader(payload, 'FILE_ERROR');
-  const e: FileError = { index: r.uint(), kind: r.u8() === 1 ? 'vanished' : 'io', message: r.string(64 * 1024) };
-  r.end();
-  return e;
+  const f = messageFields(Msg.FILE_ERROR, payload);
+  return { index: f[0]!, kind: f[1] === 1 ? 'vanished' : 'io', message: payload.toString('utf8', f[2]!, f[2]! + f[3]!) };
 }
 
 export interface Progress {
@@ -292,11 +297,10 @@ export function encodeProgress(p: Progress): Buffer {
   return Buffer.from(new PayloadWriter(16).uint(p.index).uint(p.bytes).u8(p.done ? 1 : 0).finish());
 }
 
+/** @throws DeltaSyncError ERR_PROTOCOL when the payload is not exactly one PROGRESS. */
 export function decodeProgress(payload: Buffer): Progress {
-  const r = new PayloadReader(payload, 'PROGRESS');
-  const p = { index: r.uint(), bytes: r.uint(), done: r.u8() === 1 };
-  r.end();
-  return p;
+  const f = messageFields(Msg.PROGRESS, payload);
+  return { index: f[0]!, bytes: f[1]!, done: f[2] === 1 };
 }
 
 /** Log levels of LOG messages. */
@@ -315,13 +319,11 @@ export function encodeLog(m: LogMessage): Buffer {
   return Buffer.from(w.finish());
 }
 
+/** @throws DeltaSyncError ERR_PROTOCOL when the payload is not exactly one LOG. */
 export function decodeLog(payload: Buffer): LogMessage {
-  const r = new PayloadReader(payload, 'LOG');
-  const level = r.u8();
-  if (level > 3) throw protocolError(`LOG has unknown level ${level}`);
-  const m: LogMessage = { level: level as LogLevel, message: r.string(64 * 1024) };
-  if (!r.done) m.path = r.string(MAX_PATH_BYTES);
-  r.end();
+  const f = messageFields(Msg.LOG, payload);
+  const m: LogMessage = { level: f[0]! as LogLevel, message: payload.toString('utf8', f[1]!, f[1]! + f[2]!) };
+  if (f.length > 3) m.path = payload.toString('utf8', f[3]!, f[3]! + f[4]!);
   return m;
 }
 

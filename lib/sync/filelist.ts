@@ -100,6 +100,12 @@ export async function fileChecksum(path: string, kind: StrongKind): Promise<Buff
   }
 }
 
+/**
+ * Decides whether the walker may follow a symlink (-L): resolves to a refusal message naming the
+ * link when it must not (e.g. it leads out of a restricted server's root), else undefined.
+ */
+export type FollowGuard = (local: string) => Promise<string | undefined>;
+
 /** Walks the sources and yields the file list in wire order. */
 export class FileListWalker {
   private readonly seen = new Set<string>();
@@ -109,6 +115,7 @@ export class FileListWalker {
     private readonly opts: TransferOptions,
     private readonly filter: FilterList,
     private readonly report: (issue: WalkIssue) => void,
+    private readonly followGuard?: FollowGuard,
   ) {}
 
   /** Stats a path the way the options say symlinks are treated. */
@@ -126,6 +133,13 @@ export class FileListWalker {
       try {
         st = await stat(local, { bigint: true });
         type = entryTypeOf(Number(st.mode));
+        // Checked after stat: a dangling link is reported as such below, not as refused.
+        const refusal = await this.followGuard?.(local);
+        if (refusal !== undefined) {
+          this.ioErrors++;
+          this.report({ kind: 'error', message: refusal, path });
+          return undefined;
+        }
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if (code === 'ENOENT' || code === 'ELOOP') {

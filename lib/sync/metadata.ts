@@ -1,7 +1,8 @@
 // File attributes on the receiver: comparing and setting mode, owner, group and mtime.
-import { chmod, lchown, lutimes, utimes, type FileHandle } from 'node:fs/promises';
+import { lchown, lutimes, type FileHandle } from 'node:fs/promises';
 import type { BigIntStats } from 'node:fs';
 import { EntryType, type FileEntry } from '../protocol/messages.js';
+import { chmodNoFollow } from './dest-tree.js';
 import type { TransferOptions } from './options.js';
 
 const IS_ROOT = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -117,16 +118,20 @@ export function createdAttrs(mode: number, setgidDir: boolean): KnownAttrs {
   return { uid: EUID, gid: setgidDir ? -1 : EGID, mode: mode & ~umask() & 0o777 };
 }
 
-/** Sets owner/group/perms/times of a directory or symlink by path, for what `diff` says differs. */
+/**
+ * Sets owner/group/perms/times by path, for what `diff` says differs. Never follows a final
+ * symlink (lchown, lutimes, chmod through an O_PATH|O_NOFOLLOW descriptor): a symlink swapped in
+ * at `path` cannot redirect the change to its target. With a handle path of the destination
+ * tree (`DirHandle.at(name)`) no component is followed at all.
+ */
 export async function applyToPath(path: string, e: FileEntry, diff: AttrDiff): Promise<void> {
   const isLink = e.type === EntryType.SYMLINK;
   if (diff.owner || diff.group) {
     await lchown(path, diff.owner ? e.uid : -1, diff.group ? e.gid : -1);
   }
-  if (diff.perms && !isLink) await chmod(path, e.mode & 0o7777);
+  if (diff.perms && !isLink) await chmodNoFollow(path, e.mode & 0o7777);
   if (diff.time) {
-    const t = mtimeSeconds(e);
-    if (isLink) await lutimes(path, Date.now() / 1000, t);
-    else await utimes(path, Date.now() / 1000, t);
+    // lutimes sets a non-link's own times too.
+    await lutimes(path, Date.now() / 1000, mtimeSeconds(e));
   }
 }

@@ -2,12 +2,13 @@
 // --root (every requested path stays beneath a directory), --read-only, --write-only and
 // --no-delete, and the reading of the client's request from SSH_ORIGINAL_COMMAND.
 // The policy lives here; server.ts applies it to each SESSION before any file is touched.
-import { lstat, readdir, realpath, stat } from 'node:fs/promises';
+import { lstat, readlink, realpath } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { DeltaSyncError } from '../errors.js';
-import { isContentsArg } from './filelist.js';
+import { isContentsArg, type FollowGuard } from './filelist.js';
 import { splitCommand } from './location.js';
 import type { TransferOptions } from './options.js';
+import type { OpenGuard } from './sender.js';
 
 /** Restrictions given on the server's own command line (they always win over the client). */
 export interface ServerRestrictions {
@@ -174,79 +175,50 @@ export async function resolveUnderRoot(root: string, requested: string, followLa
 }
 
 /**
- * With -L the sender follows every symlink in the tree. Under --root that must not read
- * anything outside the root, so the trees are checked first: a symlink whose target resolves
- * outside the root refuses the whole session (naming the link). Directories reached through
- * in-root links are checked too, each real directory once (no loops).
+ * With -L the sender follows every symlink in the tree. Under --root it must not read anything
+ * outside the root: this guard (given to the file list walker) refuses a link whose target
+ * resolves outside the root, naming it; the walker skips that entry alone and the run ends with
+ * exit 23. Directories reached through in-root links are walked, and their links checked, the
+ * same way. The check happens when the entry is listed (see docs/SYNC.md for the race).
  */
-export async function checkFollowedLinks(root: string, sources: readonly string[], recursive: boolean): Promise<void> {
-  const realRoot = await realpath(root);
-  const visited = new Set<string>();
-  const checkLink = async (path: string): Promise<string | undefined> => {
+export function rootFollowGuard(root: string): FollowGuard {
+  let realRoot: Promise<string> | undefined;
+  return async (local) => {
+    realRoot ??= realpath(root);
     let target: string;
     try {
-      target = await realpath(path);
+      target = await realpath(local);
     } catch {
-      return undefined; // dangling: the sender reports it and sends nothing
+      return undefined; // dangling or gone: the walker reports it itself
     }
-    if (!within(realRoot, target)) throw refused(`symlink ${path} leads outside the server's root (-L would follow it)`);
-    return target;
+    if (within(await realRoot, target)) return undefined;
+    return `symlink ${local} leads outside the server's root: not followed (-L), skipped`;
   };
-  const walk = async (dir: string): Promise<void> => {
-    let real: string;
+}
+
+/**
+ * The sender's last check under --root, made on the open file itself: the path the kernel
+ * reports for the descriptor (`/proc/self/fd/N`) must lie within the root. A directory or link
+ * swapped for a symlink leading out after the file list was made cannot redirect the read.
+ * Without /proc, the listed path is resolved instead (narrower, not race-free).
+ */
+export function rootOpenGuard(root: string): OpenGuard {
+  let realRoot: Promise<string> | undefined;
+  return async (fd, local) => {
+    realRoot ??= realpath(root);
+    let actual: string;
     try {
-      real = await realpath(dir);
+      actual = await readlink(`/proc/self/fd/${fd}`);
     } catch {
-      return;
-    }
-    if (visited.has(real)) return;
-    visited.add(real);
-    let names: string[];
-    try {
-      names = await readdir(dir);
-    } catch {
-      return; // the sender reports unreadable directories itself
-    }
-    for (const name of names) {
-      const path = join(dir, name);
-      let st;
       try {
-        st = await lstat(path);
+        actual = await realpath(local);
       } catch {
-        continue;
-      }
-      if (st.isSymbolicLink()) {
-        const target = await checkLink(path);
-        if (target !== undefined && recursive && (await stat(target).then((s) => s.isDirectory(), () => false))) await walk(target);
-      } else if (st.isDirectory() && recursive) {
-        await walk(path);
+        return `${local} cannot be resolved beneath the server's root: not sent`;
       }
     }
+    if (within(await realRoot, actual)) return undefined;
+    return `${local} now resolves outside the server's root (a path component was replaced): not sent`;
   };
-  for (const source of sources) {
-    const top = source.replace(/\/+$/, '') || '/';
-    let st;
-    try {
-      st = await lstat(top);
-    } catch {
-      continue;
-    }
-    let dir: string | undefined = st.isDirectory() ? top : undefined;
-    if (st.isSymbolicLink()) {
-      const target = await checkLink(top);
-      if (target !== undefined && (await stat(target).then((s) => s.isDirectory(), () => false))) dir = target;
-    }
-    if (dir !== undefined && (recursive || isContentsArg(source))) {
-      if (recursive) await walk(dir);
-      else {
-        // Without -r only the top level of a "DIR/" source is listed: check its links alone.
-        for (const name of await readdir(dir).catch(() => [] as string[])) {
-          const path = join(dir, name);
-          if ((await lstat(path).catch(() => undefined))?.isSymbolicLink()) await checkLink(path);
-        }
-      }
-    }
-  }
 }
 
 /**
@@ -267,6 +239,5 @@ export async function restrictSession(role: Role, paths: readonly string[], opts
     if (opts.partialDir !== null && isAbsolute(opts.partialDir)) opts.partialDir = await resolveUnderRoot(root, opts.partialDir, true);
     if (opts.sigCache !== null && opts.sigCache !== '') opts.sigCache = await resolveUnderRoot(root, opts.sigCache, true);
   }
-  if (role === 'sender' && opts.copyLinks) await checkFollowedLinks(root, resolved, opts.recursive);
   return resolved;
 }

@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { DeltaEngine } from '../delta.js';
 import { DeltaSyncError, ioError } from '../errors.js';
 import { native } from '../native.js';
+import { MAX_SIGNATURE_BYTES } from '../params.js';
 import { DATA_CHUNK_BYTES } from '../protocol/framing.js';
 import type { Connection } from '../protocol/handshake.js';
 import {
@@ -24,12 +25,13 @@ import {
   encodeFileError,
   encodeJson,
   msgName,
+  type FileEnd,
   type FileEntry,
   type Request,
 } from '../protocol/messages.js';
 import { Signature } from '../signature.js';
 import type { SyncEventSink } from './events.js';
-import { FileListWalker, isSingleFileTransfer } from './filelist.js';
+import { FileListWalker, isSingleFileTransfer, type FollowGuard } from './filelist.js';
 import { FilterList } from './filter.js';
 import type { SyncItem } from './itemize.js';
 import type { TransferOptions } from './options.js';
@@ -51,7 +53,21 @@ export interface SenderContext {
   opts: TransferOptions;
   sink: SyncEventSink;
   signal?: AbortSignal | undefined;
+  /** Which symlinks -L may follow (a restricted server's root); all when absent. */
+  followGuard?: FollowGuard | undefined;
+  /**
+   * Checks each file after it is opened (a restricted server: the opened file must lie within
+   * the root, whatever was swapped into its path since it was listed); a refusal message skips
+   * the file.
+   */
+  openGuard?: OpenGuard | undefined;
 }
+
+/** Resolves to a refusal message when the file open on `fd` (listed as `local`) must not be sent. */
+export type OpenGuard = (fd: number, local: string) => Promise<string | undefined>;
+
+/** A file the open guard refused: reported, skipped, the run goes on. */
+class RefusedFile extends Error {}
 
 /** Result of the sender role: both ends' summaries. */
 export interface SenderResult {
@@ -65,38 +81,151 @@ const READ_CHUNK = 4 * 1024 * 1024;
 /** The receiver keeps at most this many signature bytes outstanding (docs/PROTOCOL.md). */
 export const MAX_OUTSTANDING_SIG_BYTES = 16 * 1024 * 1024;
 
+/** A whole file read at once, the file's content stamp unchanged across the read. */
+type WholeRead = { data: Buffer } | { error: unknown } | { changed: true } | { tooBig: true };
+
 interface QueuedRequest {
   req: Request;
   sig?: Buffer;
   /** Small whole files are read ahead while earlier files are being sent. */
-  preload?: Promise<{ data: Buffer } | { error: unknown }>;
+  preload?: Promise<WholeRead>;
 }
 
 /** Whole files up to this size are read ahead. */
 const PRELOAD_MAX_BYTES = 256 * 1024;
 /** How many requests ahead are read. */
 const PRELOAD_AHEAD = 16;
+/**
+ * Files up to this size are read into memory before anything is sent, so a read that saw the
+ * file change can be repeated; larger ones are streamed and, if they changed, abandoned.
+ */
+const IN_MEMORY_MAX_BYTES = 8 * 1024 * 1024;
+/** Reads of a changing file before it is reported as changed. */
+const READ_ATTEMPTS = 2;
 
-async function readSmallFile(path: string, size: number): Promise<{ data: Buffer } | { error: unknown }> {
+/**
+ * What fstat says about a file's content. A write during a read changes the size, the mtime
+ * or at least the ctime, so equal stamps around a read mean the bytes come from one version.
+ */
+interface ContentStamp {
+  size: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  ino: bigint;
+}
+
+/** The parts of a FileHandle the stable reads use. */
+type ReadableHandle = Pick<FileHandle, 'stat' | 'read'>;
+
+async function stampOf(fh: ReadableHandle): Promise<ContentStamp> {
+  const st = await fh.stat({ bigint: true });
+  return { size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino };
+}
+
+function sameStamp(a: ContentStamp, b: ContentStamp): boolean {
+  return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino;
+}
+
+/**
+ * File systems stamp writes with a coarse clock (one kernel tick, up to 10 ms): a write in the
+ * same tick as our fstat leaves the stamp as it was. A stamp is trusted only once the file has
+ * been quiet for longer than this; a write after that gets a later ctime, which shows.
+ */
+const QUIET_NS = 25_000_000n;
+/** Waits for quiet at most this many times before calling the file changing. */
+const QUIET_TRIES = 3;
+
+/**
+ * The file's stamp once its last change is older than {@link QUIET_NS} (waiting for that if
+ * needed, as git does with "racily clean" files); undefined if it keeps changing.
+ */
+async function quietStamp(fh: ReadableHandle): Promise<ContentStamp | undefined> {
+  for (let i = 0; i < QUIET_TRIES; i++) {
+    const st = await stampOf(fh);
+    const age = BigInt(Date.now()) * 1_000_000n - st.ctimeNs;
+    // A ctime far in the future (the clock was set back) says nothing: accept it.
+    if (age > QUIET_NS || age < -1_000_000_000n) return st;
+    await new Promise((r) => setTimeout(r, Number((QUIET_NS - age) / 1_000_000n) + 1));
+  }
+  return undefined;
+}
+
+/**
+ * Reads the whole of an open file: fstat (once the file is quiet), read to the end (one byte
+ * past the size, so a short read proves the end), fstat again. `changed` when the file changed
+ * meanwhile; `tooBig` when it is over `limit` bytes (nothing read).
+ */
+async function readStable(fh: ReadableHandle, limit: number): Promise<Exclude<WholeRead, { error: unknown }>> {
+  const before = await quietStamp(fh);
+  if (!before) return { changed: true };
+  const size = Number(before.size);
+  if (size > limit) return { tooBig: true };
+  const buf = Buffer.allocUnsafe(size + 1);
+  let filled = 0;
+  for (;;) {
+    const { bytesRead } = await fh.read(buf, filled, buf.length - filled, filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+    if (filled === buf.length) return { changed: true }; // grew
+  }
+  if (filled !== size || !sameStamp(before, await stampOf(fh))) return { changed: true };
+  return { data: buf.subarray(0, filled) };
+}
+
+/**
+ * {@link readStable}, read again once if the file changed during the first read. Exported for
+ * the tests; not part of the package API.
+ */
+export async function readWhole(fh: ReadableHandle, limit: number): Promise<Exclude<WholeRead, { error: unknown }>> {
+  let r = await readStable(fh, limit);
+  for (let attempt = 1; attempt < READ_ATTEMPTS && 'changed' in r; attempt++) r = await readStable(fh, limit);
+  return r;
+}
+
+async function readSmallFile(path: string, guard: OpenGuard | undefined): Promise<WholeRead> {
   try {
     const fh = await open(path, 'r');
     try {
-      // One byte more than the listed size: a short read proves the end without another call.
-      const buf = Buffer.allocUnsafe(size + 1);
-      let filled = 0;
-      for (;;) {
-        const { bytesRead } = await fh.read(buf, filled, buf.length - filled, filled);
-        if (bytesRead === 0) break;
-        filled += bytesRead;
-        if (filled === buf.length) return { error: new Error('grew while being read') };
-      }
-      return { data: buf.subarray(0, filled) };
+      const refusal = await guard?.(fh.fd, path);
+      if (refusal !== undefined) return { error: new RefusedFile(refusal) };
+      return await readWhole(fh, PRELOAD_MAX_BYTES * 4);
     } finally {
       await fh.close();
     }
   } catch (error) {
     return { error };
   }
+}
+
+/** Where sendDelta/sendRaw take the file's bytes from: memory or a streamed handle. */
+interface ByteSource {
+  read(position: number, want: number): Promise<Buffer>;
+}
+
+function memorySource(data: Buffer): ByteSource {
+  return { read: async (position, want) => data.subarray(Math.min(position, data.length), Math.min(position + want, data.length)) };
+}
+
+/** A failed read of the source file: the file's problem, not the connection's. */
+class SourceReadError extends Error {
+  constructor(readonly original: unknown) {
+    super(original instanceof Error ? original.message : String(original));
+  }
+}
+
+function handleSource(fh: FileHandle): ByteSource {
+  return {
+    read: async (position, want) => {
+      // A fresh buffer per read: the delta engine keeps slices of literal data.
+      const buf = Buffer.allocUnsafe(want);
+      try {
+        const { bytesRead } = await fh.read(buf, 0, want, position);
+        return buf.subarray(0, bytesRead);
+      } catch (err) {
+        throw new SourceReadError(err);
+      }
+    },
+  };
 }
 
 function protocolError(message: string): DeltaSyncError {
@@ -147,7 +276,7 @@ export class Sender {
     const walker = new FileListWalker(opts, filter, (issue) => {
       const level = issue.kind === 'vanished' ? LogLevel.VANISHED : issue.kind === 'error' ? LogLevel.ERROR : LogLevel.WARNING;
       sink.log(level, issue.message, issue.path);
-    });
+    }, this.ctx.followGuard);
     const prev = { path: Buffer.alloc(0) };
     let batch: FileEntry[] = [];
     let batchStart = performance.now();
@@ -204,6 +333,10 @@ export class Sender {
           sink.requested(req.index, entry);
           if (req.mode === RequestMode.DELTA) {
             if (req.length === 0) throw protocolError('DELTA request without a signature');
+            // Bounded before anything is buffered: the signature format's own limit.
+            if (req.length > MAX_SIGNATURE_BYTES) {
+              throw protocolError(`the receiver announced a ${req.length}-byte signature, above the ${MAX_SIGNATURE_BYTES}-byte signature limit`);
+            }
             this.queuedSigBytes += req.length;
             // A single signature may exceed the window on its own; several may not.
             if (this.queuedSigBytes > MAX_OUTSTANDING_SIG_BYTES && this.queuedSigBytes !== req.length) {
@@ -277,34 +410,54 @@ export class Sender {
       const q = this.queue[k]!;
       if (q.preload || q.req.mode !== RequestMode.WHOLE) continue;
       if (this.entries[q.req.index]!.size > PRELOAD_MAX_BYTES) continue;
-      q.preload = readSmallFile(this.locals[q.req.index]!, this.entries[q.req.index]!.size);
+      q.preload = readSmallFile(this.locals[q.req.index]!, this.ctx.openGuard);
     }
+  }
+
+  /** Tells the receiver to drop the file and the user why. */
+  private async fileFailed(index: number, kind: 'vanished' | 'io' | 'changed', message: string): Promise<void> {
+    const { conn, sink } = this.ctx;
+    // A changed file is in rsync's "vanished" class (exit 24): the source moved under us,
+    // nothing failed; the next run copies it. docs/SYNC.md "Files that change while read".
+    sink.log(kind === 'io' ? LogLevel.ERROR : LogLevel.VANISHED, message, this.entries[index]!.path);
+    await conn.writer.send(Msg.FILE_ERROR, encodeFileError({ index, kind: kind === 'io' ? 'io' : 'vanished', message }));
+  }
+
+  private sent(end: FileEnd): void {
+    this.summary.literalBytes += end.literalBytes;
+    this.summary.matchedBytes += end.matchedBytes;
+    this.summary.filesSent++;
+  }
+
+  private changedMessage(local: string): string {
+    return `file has changed during transfer: ${local} (not updated; the next run copies it)`;
   }
 
   /** Sends a small whole file that was read ahead. Returns false to fall back to reading it. */
   private async servePreloaded(q: QueuedRequest): Promise<boolean> {
-    const { conn, sink } = this.ctx;
     const r = await q.preload!;
     const index = q.req.index;
-    if ('error' in r) {
-      const code = (r.error as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'EACCES' && code !== 'EPERM') return false;
-      const local = this.locals[index]!;
-      const vanished = code === 'ENOENT';
-      const message = vanished ? `file has vanished: ${local}` : ioError(r.error, local, 'open').message;
-      sink.log(vanished ? LogLevel.VANISHED : LogLevel.ERROR, message, this.entries[index]!.path);
-      await conn.writer.send(Msg.FILE_ERROR, encodeFileError({ index, kind: vanished ? 'vanished' : 'io', message }));
+    const local = this.locals[index]!;
+    if ('tooBig' in r) return false;
+    if ('changed' in r) {
+      await this.fileFailed(index, 'changed', this.changedMessage(local));
       return true;
     }
-    const data = r.data;
-    await conn.writer.send(Msg.FILE_BEGIN, encodeFileBegin({ index, mode: RequestMode.WHOLE }));
-    if (data.length > 0) await this.sendChunks([data]);
-    this.summary.literalBytes += data.length;
-    this.summary.filesSent++;
-    await conn.writer.send(
-      Msg.FILE_END,
-      encodeFileEnd({ index, size: data.length, literalBytes: data.length, matchedBytes: 0, hash: native.hash('xxh3', data) }),
-    );
+    if ('error' in r) {
+      if (r.error instanceof RefusedFile) {
+        await this.fileFailed(index, 'io', r.error.message);
+        return true;
+      }
+      const code = (r.error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'EACCES' && code !== 'EPERM') return false;
+      const vanished = code === 'ENOENT';
+      await this.fileFailed(index, vanished ? 'vanished' : 'io', vanished ? `file has vanished: ${local}` : ioError(r.error, local, 'open').message);
+      return true;
+    }
+    await this.ctx.conn.writer.send(Msg.FILE_BEGIN, encodeFileBegin({ index, mode: RequestMode.WHOLE }));
+    const end = await this.sendRaw(memorySource(r.data), q.req);
+    await this.ctx.conn.writer.send(Msg.FILE_END, encodeFileEnd(end));
+    this.sent(end);
     return true;
   }
 
@@ -328,24 +481,60 @@ export class Sender {
       fh = await open(local, 'r');
     } catch (err) {
       const vanished = (err as NodeJS.ErrnoException).code === 'ENOENT';
-      const message = vanished ? `file has vanished: ${local}` : ioError(err, local, 'open').message;
-      sink.log(vanished ? LogLevel.VANISHED : LogLevel.ERROR, message, entry.path);
-      await conn.writer.send(Msg.FILE_ERROR, encodeFileError({ index: req.index, kind: vanished ? 'vanished' : 'io', message }));
+      await this.fileFailed(req.index, vanished ? 'vanished' : 'io', vanished ? `file has vanished: ${local}` : ioError(err, local, 'open').message);
       return;
     }
     try {
-      await conn.writer.send(Msg.FILE_BEGIN, encodeFileBegin({ index: req.index, mode: req.mode }));
+      const refusal = await this.ctx.openGuard?.(fh.fd, local);
+      if (refusal !== undefined) {
+        await this.fileFailed(req.index, 'io', refusal);
+        return;
+      }
+      // Small files are read whole first (and reread if they change meanwhile); large ones are
+      // streamed between two fstats and dropped by the receiver if the stamps differ.
+      let source: ByteSource;
+      let streamedFrom: ContentStamp | undefined;
       try {
-        if (req.mode === RequestMode.DELTA) await this.sendDelta(fh, req.index, sig!);
-        else await this.sendRaw(fh, req);
-        this.summary.filesSent++;
+        const whole = await readWhole(fh, IN_MEMORY_MAX_BYTES);
+        if ('changed' in whole) {
+          await this.fileFailed(req.index, 'changed', this.changedMessage(local));
+          return;
+        }
+        if ('data' in whole) source = memorySource(whole.data);
+        else {
+          streamedFrom = await quietStamp(fh);
+          if (!streamedFrom) {
+            await this.fileFailed(req.index, 'changed', this.changedMessage(local));
+            return;
+          }
+          source = handleSource(fh);
+        }
       } catch (err) {
-        if (err instanceof DeltaSyncError && err.code === 'ERR_PROTOCOL') throw err;
-        if (this.failed !== undefined) throw err;
-        const message = ioError(err, local, 'read').message;
+        await this.fileFailed(req.index, 'io', ioError(err, local, 'read').message);
+        return;
+      }
+      await conn.writer.send(Msg.FILE_BEGIN, encodeFileBegin({ index: req.index, mode: req.mode }));
+      let end: FileEnd;
+      try {
+        end = req.mode === RequestMode.DELTA ? await this.sendDelta(source, req.index, sig!) : await this.sendRaw(source, req);
+      } catch (err) {
+        // Only a failed read is this file's problem; anything else (the connection) ends the run.
+        if (!(err instanceof SourceReadError) || this.failed !== undefined) throw err;
+        const message = ioError(err.original, local, 'read').message;
         sink.log(LogLevel.ERROR, message, entry.path);
         await conn.writer.send(Msg.FILE_ERROR, encodeFileError({ index: req.index, kind: 'io', message }));
+        return;
       }
+      if (streamedFrom) {
+        // Read to the end, exactly the size fstat gave, with the stamp unchanged: one version.
+        const after = await stampOf(fh).catch(() => undefined);
+        if (end.size !== Number(streamedFrom.size) || !after || !sameStamp(streamedFrom, after)) {
+          await this.fileFailed(req.index, 'changed', this.changedMessage(local));
+          return;
+        }
+      }
+      await conn.writer.send(Msg.FILE_END, encodeFileEnd(end));
+      this.sent(end);
     } finally {
       await fh.close().catch(() => undefined);
     }
@@ -359,34 +548,32 @@ export class Sender {
     }
   }
 
-  private async sendDelta(fh: FileHandle, index: number, sig: Signature): Promise<void> {
-    const engine = new DeltaEngine(sig);
+  /** Streams the delta of the file against `sig`; returns the FILE_END to send. */
+  private async sendDelta(source: ByteSource, index: number, sig: Signature): Promise<FileEnd> {
+    // With --inplace the receiver rewrites its basis as it goes: only matches that never read
+    // bytes it already overwrote are usable (the options travel to a server sender too).
+    const engine = new DeltaEngine(sig, undefined, { inPlace: this.ctx.opts.inplace });
     const size = this.entries[index]!.size;
     let pos = 0;
     for (;;) {
       this.checkFailed();
-      // A fresh buffer per chunk (the engine keeps literal slices of it), sized to what the
-      // file list says is left (+1 to see the end); a file that grew is read on to its end.
+      // Sized to what the file list says is left (+1 to see the end); a file that grew is read
+      // on to its end.
       const want = pos < size ? Math.min(READ_CHUNK, size - pos + 1) : READ_CHUNK;
-      const buf = Buffer.allocUnsafe(want);
-      const { bytesRead } = await fh.read(buf, 0, want, pos);
-      if (bytesRead === 0) break;
-      pos += bytesRead;
-      await this.sendChunks(await engine.update(buf.subarray(0, bytesRead)));
+      const data = await source.read(pos, want);
+      if (data.length === 0) break;
+      pos += data.length;
+      await this.sendChunks(await engine.update(data));
       // A short read of a regular file is its end: no extra read (and no big buffer) for it.
-      if (bytesRead < want) break;
+      if (data.length < want) break;
     }
     await this.sendChunks(await engine.finish());
     const s = engine.stats;
-    this.summary.literalBytes += s.literalBytes;
-    this.summary.matchedBytes += s.matchedBytes;
-    await this.ctx.conn.writer.send(
-      Msg.FILE_END,
-      encodeFileEnd({ index, size: s.newBytes, literalBytes: s.literalBytes, matchedBytes: s.matchedBytes, hash: Buffer.alloc(0) }),
-    );
+    return { index, size: s.newBytes, literalBytes: s.literalBytes, matchedBytes: s.matchedBytes, hash: Buffer.alloc(0) };
   }
 
-  private async sendRaw(fh: FileHandle, req: Request): Promise<void> {
+  /** Streams raw bytes (whole file or a tail); returns the FILE_END to send. */
+  private async sendRaw(source: ByteSource, req: Request): Promise<FileEnd> {
     const hasher = new native.Hasher('xxh3');
     const offset = req.mode === RequestMode.WHOLE ? 0 : req.length;
     const size = this.entries[req.index]!.size;
@@ -394,11 +581,10 @@ export class Sender {
       // The whole-file hash covers the receiver's existing prefix too.
       let pos = 0;
       while (pos < offset) {
-        const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, offset - pos));
-        const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
-        if (bytesRead === 0) break;
-        await hasher.update(buf.subarray(0, bytesRead));
-        pos += bytesRead;
+        const data = await source.read(pos, Math.min(READ_CHUNK, offset - pos));
+        if (data.length === 0) break;
+        await hasher.update(data);
+        pos += data.length;
       }
     }
     let pos = offset;
@@ -407,21 +593,14 @@ export class Sender {
       this.checkFailed();
       // Sized to what is left (+1 to see the end): small files do not cost a big buffer.
       const want = pos < size ? Math.min(1024 * 1024, size - pos + 1) : 1024 * 1024;
-      const buf = Buffer.allocUnsafe(want);
-      const { bytesRead } = await fh.read(buf, 0, want, pos);
-      if (bytesRead === 0) break;
-      const data = buf.subarray(0, bytesRead);
+      const data = await source.read(pos, want);
+      if (data.length === 0) break;
       hasher.updateSync(data);
-      pos += bytesRead;
-      sent += bytesRead;
+      pos += data.length;
+      sent += data.length;
       await this.sendChunks([data]);
-      if (bytesRead < want) break;
+      if (data.length < want) break;
     }
-    this.summary.literalBytes += sent;
-    this.summary.matchedBytes += offset;
-    await this.ctx.conn.writer.send(
-      Msg.FILE_END,
-      encodeFileEnd({ index: req.index, size: pos, literalBytes: sent, matchedBytes: offset, hash: hasher.digest() }),
-    );
+    return { index: req.index, size: pos, literalBytes: sent, matchedBytes: offset, hash: hasher.digest() };
   }
 }

@@ -11,7 +11,7 @@ import { Msg, decodeJson, encodeJson, msgName } from '../protocol/messages.js';
 import { RemoteSink } from './events.js';
 import { validateTransferOptions } from './options.js';
 import { Receiver } from './receiver.js';
-import { chooseRole, hasRestrictions, parseOriginalCommand, restrictSession, validateRestrictions, type ServerRestrictions } from './restrict.js';
+import { chooseRole, hasRestrictions, parseOriginalCommand, restrictSession, rootFollowGuard, rootOpenGuard, validateRestrictions, type ServerRestrictions } from './restrict.js';
 import { sendFatal } from './role.js';
 import { Sender } from './sender.js';
 import { SOFTWARE } from './version.js';
@@ -95,7 +95,12 @@ export async function serveSession(input: Readable, output: Writable, options: S
     const sink = new RemoteSink(conn, opts.wantItems, opts.wantProgress);
     if (session.role === 'sender') {
       conn.writer.setRate(opts.bwlimit);
-      await new Sender({ conn, sources: session.paths, opts, sink, signal: options.signal }).run();
+      // Under --root, -L may follow only links that stay inside the root (others are skipped),
+      // and every file is checked again once open.
+      const root = options.restrictions?.root;
+      const followGuard = root !== undefined && opts.copyLinks ? rootFollowGuard(root) : undefined;
+      const openGuard = root !== undefined ? rootOpenGuard(root) : undefined;
+      await new Sender({ conn, sources: session.paths, opts, sink, signal: options.signal, followGuard, openGuard }).run();
     } else {
       const result = await new Receiver({ conn, dest: session.paths[0]!, opts, sink, signal: options.signal }).run();
       if (result.receiver.errors > 0) return 23;

@@ -31,16 +31,25 @@ export interface SyncStats {
   bytesReceived: number;
   /** Total size of the regular files in the file list. */
   totalFileSize: number;
+  /** Wall-clock duration of the run in milliseconds. */
   elapsedMs: number;
-  /** Entries in the file list, by kind. */
+  /** Entries in the file list, all kinds. */
   numFiles: number;
+  /** Regular files in the file list. */
   regularFiles: number;
+  /** Directories in the file list. */
   dirs: number;
+  /** Symlinks in the file list. */
   symlinks: number;
+  /** Device nodes in the file list. */
   devices: number;
+  /** FIFOs and other special files in the file list. */
   specials: number;
+  /** Regular files the receiver transferred that did not exist before. */
   createdFiles: number;
+  /** Directories the receiver created. */
   createdDirs: number;
+  /** Entries removed by `delete`. */
   deletedFiles: number;
   /** Size of the transferred files. */
   totalTransferredFileSize: number;
@@ -48,17 +57,21 @@ export interface SyncStats {
   fileListSize: number;
   /** totalFileSize / (bytesSent + bytesReceived), as rsync's "speedup". */
   speedup: number;
-  /** Files that failed (reported through onMessage) and sources that vanished. */
+  /** Files that failed (each reported through onMessage). */
   errors: number;
+  /** Source files that vanished between listing and sending (exit 24 in the CLI). */
   vanished: number;
   /** Files redone after a whole-file hash mismatch. */
   redone: number;
-  /** Basis signatures the receiver took from its signature cache, and signatures it stored. */
+  /** Basis signatures the receiver took from its signature cache instead of reading the file. */
   sigCacheHits: number;
+  /** Signatures the receiver stored in its signature cache. */
   sigCacheStores: number;
   /** Compression in use on the connection. */
   compress: 'zlib' | null;
+  /** Where the destination was: this machine (local), the remote end (push), or here from a remote source (pull). */
   direction: 'local' | 'push' | 'pull';
+  /** The run changed nothing (SyncOptions.dryRun). */
   dryRun: boolean;
 }
 
@@ -66,6 +79,7 @@ export interface SyncStats {
 export class SyncPartialError extends DeltaSyncError {
   constructor(
     message: string,
+    /** Statistics of the run, as a successful run would have returned them. */
     readonly stats: SyncStats,
     exitCode: number,
   ) {
@@ -219,12 +233,15 @@ async function remoteFailure(peer: Peer, err: unknown): Promise<unknown> {
   if (r && 'error' in r) return r.error;
   if (err instanceof PeerError) return err;
   const isStartup = err instanceof DeltaSyncError && (err.code === 'ERR_REMOTE' || err.code === 'ERR_PROTOCOL');
-  if (!r || !isStartup) return err;
+  // A plain error (EPIPE, a stream closed while sending) after the remote command failed is
+  // the lost connection, not a bug of ours: report it with the remote's status.
+  const lostConnection = !(err instanceof DeltaSyncError) && r !== undefined && r.code !== 0;
+  if (!r || !(isStartup || lostConnection)) return err;
   const said = r.stderr.trim().split('\n').slice(-3).join(' | ');
   const status = r.code === null ? 'was killed' : `exited with status ${r.code}`;
   const message = `${(err as Error).message}; the remote command ${status}${said ? `: ${said}` : ''}`;
   // ssh reports its own failures (unreachable host, refused key) with 255, as rsync does.
-  const exitCode = r.code === 255 ? 255 : (err as DeltaSyncError).exitCode;
+  const exitCode = r.code === 255 ? 255 : err instanceof DeltaSyncError ? err.exitCode : 12;
   return new DeltaSyncError('ERR_REMOTE', message, { exitCode, cause: err });
 }
 

@@ -1,5 +1,5 @@
 // A pure delta applier: in-memory basis + delta -> output, through the streaming decoder, with
-// an output cap and the deltasync whole-file hash check. The real patch path is lib/patch.ts
+// an output cap and the deltasync block digest check (v2). The real patch path is lib/patch.ts
 // (files, streams, async basis reads); this one exists so the fuzz harnesses and tests exercise
 // decoding and applying together on hostile input.
 #pragma once
@@ -12,7 +12,7 @@
 namespace ds::format {
 
 struct ApplyResult {
-  bool verified = false;  // a deltasync result hash was present and matched
+  bool verified = false;  // a deltasync result digest was present and matched
   uint64_t copied_bytes = 0;
   uint64_t literal_bytes = 0;
 };

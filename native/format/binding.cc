@@ -92,6 +92,7 @@ class DeltaDecoderWrap : public Napi::ObjectWrap<DeltaDecoderWrap> {
                         InstanceAccessor("format", &DeltaDecoderWrap::Format, nullptr),
                         InstanceAccessor("resultSize", &DeltaDecoderWrap::ResultSize, nullptr),
                         InstanceAccessor("resultHash", &DeltaDecoderWrap::ResultHash, nullptr),
+                        InstanceAccessor("grid", &DeltaDecoderWrap::Grid, nullptr),
                         InstanceAccessor("outputBytes", &DeltaDecoderWrap::OutputBytes, nullptr),
                         InstanceAccessor("inputBytes", &DeltaDecoderWrap::InputBytes, nullptr),
                         InstanceAccessor("done", &DeltaDecoderWrap::Done, nullptr)});
@@ -161,6 +162,16 @@ class DeltaDecoderWrap : public Napi::ObjectWrap<DeltaDecoderWrap> {
     const uint8_t* h = decoder_->result_hash();
     if (!h) return info.Env().Undefined();
     return copy_buffer(info.Env(), h, DeltaDecoder::kResultHashLen);
+  }
+  // deltasync v2 grid of the result digest: { strong, blockLen }, undefined before the header.
+  Napi::Value Grid(const Napi::CallbackInfo& info) {
+    static const char* const kStrongNames[] = {"", "xxh3", "md4", "blake2b"};
+    const uint8_t code = decoder_->strong_code();
+    if (code < 1 || code > 3) return info.Env().Undefined();
+    Napi::Object g = Napi::Object::New(info.Env());
+    g.Set("strong", kStrongNames[code]);
+    g.Set("blockLen", static_cast<double>(decoder_->block_len()));
+    return g;
   }
   Napi::Value OutputBytes(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), static_cast<double>(decoder_->output_bytes()));

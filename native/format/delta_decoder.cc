@@ -8,7 +8,7 @@ namespace ds::format {
 namespace {
 
 // deltasync delta (dsDL) command bytes and header flag.
-constexpr uint8_t kDsVersion = 1;
+constexpr uint8_t kDsVersion = 2;  // 2: block digest trailer, grid (strong kind, blockLen) in the header
 constexpr uint8_t kDsEnd = 0x00;
 constexpr uint8_t kDsLiteral = 0x01;    // varint length, then the bytes
 constexpr uint8_t kDsCopyNext = 0x02;   // varint length; offset = end of the previous copy
@@ -16,6 +16,7 @@ constexpr uint8_t kDsCopyFwd = 0x03;    // varint d, varint length; offset = pre
 constexpr uint8_t kDsCopyBack = 0x04;   // varint d, varint length; offset = previous end - d
 constexpr uint8_t kDsFlagSize = 0x01;   // a varint result size follows the flags
 constexpr size_t kMaxVarintBytes = 8;
+constexpr uint64_t kMaxDeltaBlockLen = uint64_t{64} << 20;  // the signatures' bound
 
 // librsync's command table (its prototab), computed once at compile time: what each command
 // byte means and how wide its arguments are.
@@ -211,7 +212,20 @@ size_t DeltaDecoder::step_ds_header(const uint8_t* p, size_t n) {
   if ((flags & ~kDsFlagSize) != 0) {
     return fail(ErrorKind::Corrupt, "deltasync delta: unknown header flags " + hex_plain(flags));
   }
-  size_t next = 6;
+  if (n < 7) return 0;
+  const uint8_t strong = p[6];
+  if (strong < 1 || strong > 3) {
+    return fail(ErrorKind::Corrupt, "deltasync delta: unknown strong hash code " + decimal(strong));
+  }
+  size_t next = 7;
+  uint64_t block_len;
+  size_t block_len_used;
+  const int rb = read_varint(p + next, n - next, "deltasync delta: block length", &block_len, &block_len_used);
+  if (rb <= 0) return 0;
+  if (block_len < 1 || block_len > kMaxDeltaBlockLen) {
+    return fail(ErrorKind::Corrupt, "deltasync delta: block length " + decimal(block_len) + " out of range 1..67108864");
+  }
+  next += block_len_used;
   if (flags & kDsFlagSize) {
     uint64_t size;
     size_t used;
@@ -221,6 +235,8 @@ size_t DeltaDecoder::step_ds_header(const uint8_t* p, size_t n) {
     result_size_ = size;
     next += used;
   }
+  strong_code_ = strong;
+  block_len_ = block_len;
   state_ = State::Ops;
   return next;
 }

@@ -48,6 +48,10 @@ class DeltaDecoder {
   uint64_t result_size() const { return result_size_; }
   // The deltasync result hash, once read; nullptr before (and always for rdiff).
   const uint8_t* result_hash() const { return has_hash_ ? result_hash_ : nullptr; }
+  // deltasync v2: the basis block grid the result digest is defined on (strong code 1 xxh3,
+  // 2 md4, 3 blake2b; 0 until the header is read, and always for rdiff).
+  uint8_t strong_code() const { return strong_code_; }
+  uint64_t block_len() const { return block_len_; }
   uint64_t output_bytes() const { return output_bytes_; }
   uint64_t input_bytes() const { return input_bytes_; }
   bool done() const { return done_; }
@@ -85,6 +89,8 @@ class DeltaDecoder {
   uint64_t result_size_ = 0;
   bool has_hash_ = false;
   uint8_t result_hash_[kResultHashLen] = {};
+  uint8_t strong_code_ = 0;
+  uint64_t block_len_ = 0;
   uint64_t output_bytes_ = 0;
   uint64_t input_bytes_ = 0;
   bool done_ = false;

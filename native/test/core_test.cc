@@ -314,6 +314,7 @@ struct Op {
 struct Delta {
   std::vector<Op> ops;
   Bytes literals;
+  Bytes digests;  // full strong hash of every block copied, in order (the block digest's input)
   void add(int kind, uint64_t a, uint64_t b, const uint8_t* lit) {
     if (kind == 1) {
       if (a == 0) return;
@@ -333,6 +334,7 @@ struct Delta {
     ops.push_back({0, a, b});
   }
   void add(const ds::MatchOutput& out) {
+    digests.insert(digests.end(), out.digests.begin(), out.digests.end());
     size_t lit = 0;
     for (size_t i = 0; i + 2 < out.ops.size(); i += 3) {
       const int kind = static_cast<int>(out.ops[i]);
@@ -345,7 +347,26 @@ struct Delta {
       if (kind == 1) lit += a;
     }
   }
-  bool operator==(const Delta& o) const { return ops == o.ops && literals == o.literals; }
+  bool operator==(const Delta& o) const { return same_ops(o) && digests == o.digests; }
+  // The reference model has no hashes: compare what it describes.
+  bool same_ops(const Delta& o) const { return ops == o.ops && literals == o.literals; }
+  // Copies equal their digests: one full-length hash of the basis bytes per grid cell covered.
+  bool digests_match(const Bytes& basis, const ds::BlockParams& params) const {
+    const size_t w = ds::strong_full_len(params.strong);
+    size_t at = 0;
+    for (const Op& op : ops) {
+      if (op.kind != 0) continue;
+      for (uint64_t p = op.a; p < op.a + op.b;) {
+        const uint64_t next = std::min<uint64_t>(op.a + op.b, (p / params.block_len + 1) * params.block_len);
+        uint8_t h[ds::kMaxStrongLen];
+        ds::strong_sum(params.strong, basis.data() + p, next - p, h);
+        if (at + w > digests.size() || std::memcmp(h, digests.data() + at, w) != 0) return false;
+        at += w;
+        p = next;
+      }
+    }
+    return at == digests.size();
+  }
 };
 
 bool apply(const Bytes& basis, const Delta& d, Bytes* out) {
@@ -383,8 +404,9 @@ struct MatchRun {
 };
 
 MatchRun run_matcher(const ds::BlockParams& params, const Bytes& entries, size_t count, size_t last_len,
-                     const Bytes& data, const std::vector<size_t>& splits, bool set_fn, ds::SearchFn fn) {
-  ds::Matcher m(params, entries.data(), count, last_len);
+                     const Bytes& data, const std::vector<size_t>& splits, bool set_fn, ds::SearchFn fn,
+                     bool in_place = false) {
+  ds::Matcher m(params, entries.data(), count, last_len, in_place);
   if (set_fn) m.set_search(fn);
   MatchRun run;
   ds::MatchOutput out;
@@ -592,8 +614,23 @@ void test_match() {
     const MatchRun ref = run_matcher(params, entries, count, last_len, data, whole, true, nullptr);
     Bytes rebuilt;
     check(apply(basis, ref.delta, &rebuilt) && rebuilt == data, "round trip " + what);
+    check(ref.delta.digests_match(basis, params), "block digests " + what);
     {
-      check(reference_delta(params, entries, count, last_len, data) == ref.delta, "ops vs reference " + what);
+      // --inplace rule: no block copied to an offset past its basis offset; still a round trip.
+      const MatchRun ip = run_matcher(params, entries, count, last_len, data,
+                                      random_splits(data.size(), rng, params.block_len), false, nullptr, true);
+      uint64_t out_pos = 0;
+      bool forward = true;
+      for (const Op& op : ip.delta.ops) {
+        if (op.kind == 0 && op.a < out_pos) forward = false;
+        out_pos += op.kind == 0 ? op.b : op.a;
+      }
+      check(forward, "in-place copies never go backwards " + what);
+      check(apply(basis, ip.delta, &rebuilt) && rebuilt == data && ip.delta.digests_match(basis, params),
+            "in-place round trip " + what);
+    }
+    {
+      check(reference_delta(params, entries, count, last_len, data).same_ops(ref.delta), "ops vs reference " + what);
     }
     auto same = [&](const MatchRun& got, const std::string& how) {
       check(got.delta == ref.delta, "ops differ: " + how + " " + what);
@@ -658,7 +695,7 @@ void test_flood() {
     check(ref.stats.chain_capped >= 3, what + ": candidate cap reached (" + std::to_string(ref.stats.chain_capped) + ")");
     Bytes rebuilt;
     check(apply(basis, ref.delta, &rebuilt) && rebuilt == data, what + ": round trip");
-    check(reference_delta(params, entries, count, n, data) == ref.delta, what + ": ops vs reference");
+    check(reference_delta(params, entries, count, n, data).same_ops(ref.delta), what + ": ops vs reference");
     for (SimdLevel l : levels) {
       ds::set_simd_level(l);
       const MatchRun got = run_matcher(params, entries, count, n, data, random_splits(data.size(), rng, n), false, nullptr);

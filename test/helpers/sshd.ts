@@ -1,7 +1,7 @@
 // A throw-away OpenSSH server on 127.0.0.1 for the ssh tests: fresh host and client keys in a
 // temp directory, a temp config, a free port, `sshd -D -e` in the foreground.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,11 @@ export interface TestSshd {
   rsh: string;
   /** sshd's stderr so far (for failure messages). */
   log: () => string;
+  /**
+   * Authorizes one more fresh key with `options` in front of it in authorized_keys (e.g.
+   * `command="...",restrict`: a forced command); returns the -e/--rsh command that logs in with it.
+   */
+  addKey: (options: string) => string;
   stop: () => Promise<void>;
 }
 
@@ -71,15 +76,27 @@ export async function startSshd(): Promise<TestSshd> {
   const child: ChildProcess = spawn(SSHD, ['-f', config, '-D', '-e'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (log += d));
-  const rsh = [
-    'ssh',
-    `-p ${port}`,
-    `-i ${join(dir, 'client_key')}`,
-    '-o StrictHostKeyChecking=no',
-    '-o UserKnownHostsFile=/dev/null',
-    '-o BatchMode=yes',
-    '-o LogLevel=ERROR',
-  ].join(' ');
+  const rshFor = (key: string): string =>
+    [
+      'ssh',
+      `-p ${port}`,
+      `-i ${key}`,
+      // Only this key: an agent or default keys would log in without the forced command.
+      '-o IdentitiesOnly=yes',
+      '-o IdentityAgent=none',
+      '-o StrictHostKeyChecking=no',
+      '-o UserKnownHostsFile=/dev/null',
+      '-o BatchMode=yes',
+      '-o LogLevel=ERROR',
+    ].join(' ');
+  const rsh = rshFor(join(dir, 'client_key'));
+  let extraKeys = 0;
+  const addKey = (options: string): string => {
+    const key = join(dir, `client_key_${++extraKeys}`);
+    keygen(key);
+    appendFileSync(join(dir, 'authorized_keys'), `${options} ${readFileSync(`${key}.pub`, 'utf8').trim()}\n`);
+    return rshFor(key);
+  };
   const stop = async (): Promise<void> => {
     if (child.exitCode === null) {
       const exited = new Promise((r) => child.once('exit', r));
@@ -98,5 +115,5 @@ export async function startSshd(): Promise<TestSshd> {
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { port, rsh, log: () => log, stop };
+  return { port, rsh, log: () => log, addKey, stop };
 }
