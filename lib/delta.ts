@@ -47,6 +47,8 @@ const MAX_LITERAL_RUN = CHUNK_SIZE;
  * return the encoded delta bytes produced so far. Adjacent copies and literals are merged.
  */
 export class DeltaEngine {
+  /** update() keeps no reference to its chunk once it resolves (the returned pieces may). */
+  static readonly releasesInput = true;
   readonly stats: DeltaStats = { newBytes: 0, literalBytes: 0, matchedBytes: 0, deltaBytes: 0, copyOps: 0, literalOps: 0, elapsedMs: 0 };
   private readonly encoder: DeltaEncoder;
   private readonly matcher: NativeMatcher | undefined;
@@ -91,6 +93,9 @@ export class DeltaEngine {
       await this.digest?.literal(chunk);
       this.addLiteral(chunk);
     }
+    // Literal runs end at chunk boundaries (one more LITERAL per chunk at most), so once this
+    // resolves nothing but the returned pieces points into `chunk`: the caller may reuse it.
+    this.flushLiteral();
     return this.take();
   }
 
@@ -259,7 +264,11 @@ export async function deltaFile(sig: Signature | string, newPath: string, deltaP
   try {
     return await writeAtomically(deltaPath, async (file) => {
       const engine = new DeltaEngine(signature, src.size);
-      for await (const chunk of src.chunks()) for (const p of await engine.update(chunk)) await file.write(p);
+      // Two read buffers recycled: each chunk's pieces are written out before its buffer is reused.
+      for await (const chunk of src.chunks({ reuseBuffers: true })) {
+        for (const p of await engine.update(chunk)) await file.write(p);
+        await file.flush();
+      }
       for (const p of await engine.finish()) await file.write(p);
       return engine.stats;
     });

@@ -9,7 +9,7 @@ export type { DeltaStats, DeltaResult } from './delta.js';
 export { patch, createPatchStream, patchFile } from './patch.js';
 export type { Basis, BasisReader, PatchStats, PatchResult } from './patch.js';
 export { SignatureCache, SignatureRecorder, defaultCacheDir, acceptableParams, DEFAULT_CACHE_MAX_BYTES } from './sigcache.js';
-export type { FileIdentity, SignatureCacheOptions, LookupOptions, SignatureCacheCounters, SignatureKinds, RecorderBasis } from './sigcache.js';
+export type { FileIdentity, SignatureCacheOptions, LookupOptions, SignatureCacheCounters, SignatureKinds, RecorderBasis, StoreOptions } from './sigcache.js';
 export { copyRange, copyFileRange, cloneFileRange } from './fileops.js';
 export type { CopyRangeOptions, CopyRangeResult, CopyMethod, FileRef } from './fileops.js';
 export * from './sync/index.js';

@@ -336,8 +336,8 @@ export class AtomicFile {
 
   /** Flushes, fsyncs (when durable), closes and renames the temp file over the target. */
   async commit(): Promise<void> {
-    await this.flush();
     try {
+      await this.flush();
       if (this.durable) await this.handle.sync();
       this.closed = true;
       await this.handle.close();

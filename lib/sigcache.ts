@@ -3,6 +3,7 @@
 // Layout, entry format and the eviction scheme are documented in docs/SIGCACHE.md.
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { homedir } from 'node:os';
@@ -11,6 +12,7 @@ import { DeltaSyncError } from './errors.js';
 import { dropBytes } from './io.js';
 import { native } from './native.js';
 import type { NativeSignatureBuilder } from './native.js';
+import type { BlockHashGrid, PatchEngine } from './patch.js';
 import { MAX_SIGNATURE_BYTES, WEAK_WIDTH, blockCountFor, resolveSignatureParams } from './params.js';
 import type { Format, RollingKind, SignatureOptions, SignatureParams, StrongKind } from './params.js';
 import { Signature, signature as computeSignature } from './signature.js';
@@ -34,8 +36,10 @@ export interface SignatureCacheOptions {
   /** Bound on the entries' total size; least recently used entries go first. Default 1 GiB. */
   maxBytes?: number;
   /**
-   * fsync each entry before renaming it into place. Default true. Entries carry their own
-   * checksum, so without it a crash can only lose entries, never make a wrong one trusted.
+   * fsync each entry before renaming it into place, and an entry updated in place before its
+   * header is written. Default true. Entries carry their own checksums (per chunk, and over the
+   * header and chunk table), so without it a crash can only lose entries, never make a wrong
+   * one trusted.
    */
   fsync?: boolean;
   /** Told about I/O problems in the cache (they never fail a lookup or a store). */
@@ -64,6 +68,8 @@ export interface SignatureCacheCounters {
   /** Entries that failed their checks (bad checksum, truncated, garbled; removed). */
   corrupt: number;
   stores: number;
+  /** Stores that updated an existing entry in place (only changed chunks written). */
+  updates: number;
   /** Entries removed to keep the cache under maxBytes. */
   evicted: number;
   /** Full scans of the cache directory (see docs/SIGCACHE.md, "Size bound"). */
@@ -101,10 +107,17 @@ function sameIdentity(a: FileIdentity, b: FileIdentity): boolean {
 // ---- entry format (docs/SIGCACHE.md) ----
 
 const ENTRY_MAGIC = 0x44535343; // "DSSC"
-const ENTRY_VERSION = 1;
-const HEADER_LEN = 64;
-const TRAILER_LEN = 16; // XXH3-128 of header + payload
-const MAX_ENTRY_LEN = HEADER_LEN + MAX_SIGNATURE_BYTES + TRAILER_LEN;
+/** 2: raw block entries in checksummed chunks, updatable in place (1: one whole-entry checksum). */
+const ENTRY_VERSION = 2;
+/** Header fields, then the header checksum. */
+const HEADER_FIELDS_LEN = 64;
+const HEADER_LEN = HEADER_FIELDS_LEN + 16;
+/** Per-chunk checksum: XXH3-128 of the chunk's bytes. */
+const CHUNK_SUM_LEN = 16;
+/** Chunks are at least this long and at most MAX_CHUNKS per entry (the table stays ≤ 16 KiB). */
+const MIN_CHUNK_LEN = 4096;
+const MAX_CHUNKS = 1024;
+const MAX_ENTRY_LEN = HEADER_LEN + MAX_SIGNATURE_BYTES + MAX_CHUNKS * CHUNK_SUM_LEN;
 
 const FORMAT_CODE: Record<Format, number> = { deltasync: 1, rdiff: 2 };
 const STRONG_CODE: Record<StrongKind, number> = { xxh3: 1, md4: 2, blake2b: 3 };
@@ -124,32 +137,89 @@ const LOG_COMPACT_BYTES = 1024 * 1024;
 const LOG_NAME = 'usage.log';
 const LOCK_NAME = 'prune.lock';
 
-/** The signature parameters in a fixed binary form (12 bytes at `at`). */
-function encodeParams(p: SignatureParams, out: Buffer, at: number): void {
-  out.writeUInt8(FORMAT_CODE[p.format], at);
-  out.writeUInt8(STRONG_CODE[p.strong], at + 1);
-  out.writeUInt8(ROLLING_CODE[p.rolling], at + 2);
-  out.writeUInt32LE(p.blockLen, at + 4);
-  out.writeUInt32LE(p.strongLen, at + 8);
+/** Chunk length for an entries region of `entriesLen` bytes: a power of two, fixed by the length. */
+function chunkLenFor(entriesLen: number): number {
+  let c = MIN_CHUNK_LEN;
+  while (c * MAX_CHUNKS < entriesLen) c *= 2;
+  return c;
+}
+
+function chunkCountFor(entriesLen: number, chunkLen: number): number {
+  return Math.ceil(entriesLen / chunkLen);
+}
+
+/** Size of an entry file whose entries region is `entriesLen` bytes. */
+function entryFileLength(entriesLen: number, chunkLen: number): number {
+  return HEADER_LEN + entriesLen + CHUNK_SUM_LEN * chunkCountFor(entriesLen, chunkLen);
+}
+
+/** The chunk table: XXH3-128 of each chunkLen-byte piece of `entries` (the last may be shorter). */
+function chunkTable(entries: Buffer, chunkLen: number): Buffer {
+  const count = chunkCountFor(entries.length, chunkLen);
+  const table = Buffer.allocUnsafe(count * CHUNK_SUM_LEN);
+  for (let c = 0; c < count; c++) {
+    native.hash('xxh3', entries.subarray(c * chunkLen, Math.min(entries.length, (c + 1) * chunkLen))).copy(table, c * CHUNK_SUM_LEN);
+  }
+  return table;
 }
 
 /**
- * Entry header, 64 bytes: magic "DSSC" (4), version (1), parameters (12: format, strong,
- * rolling, 0, blockLen u32 LE, strongLen u32 LE), dev, ino, size (u64 LE each), mtime ns,
- * ctime ns (i64 LE each), payload length (u32 LE), 3 zero bytes.
+ * Header fields, 64 bytes: magic "DSSC" (4), version (1), format, strong, rolling (1 each),
+ * blockLen, strongLen (u32 LE), dev, ino, size (u64 LE), mtime ns, ctime ns (i64 LE), entries
+ * length, chunk length (u32 LE).
  */
-function buildHeader(id: FileIdentity, p: SignatureParams, payloadLen: number): Buffer {
-  const h = Buffer.alloc(HEADER_LEN);
+function headerFields(id: FileIdentity, p: SignatureParams, entriesLen: number, chunkLen: number): Buffer {
+  const h = Buffer.alloc(HEADER_FIELDS_LEN);
   h.writeUInt32BE(ENTRY_MAGIC, 0);
   h.writeUInt8(ENTRY_VERSION, 4);
-  encodeParams(p, h, 5);
-  h.writeBigUInt64LE(BigInt.asUintN(64, id.dev), 17);
-  h.writeBigUInt64LE(BigInt.asUintN(64, id.ino), 25);
-  h.writeBigUInt64LE(BigInt.asUintN(64, id.size), 33);
-  h.writeBigInt64LE(BigInt.asIntN(64, id.mtimeNs), 41);
-  h.writeBigInt64LE(BigInt.asIntN(64, id.ctimeNs), 49);
-  h.writeUInt32LE(payloadLen, 57);
+  h.writeUInt8(FORMAT_CODE[p.format], 5);
+  h.writeUInt8(STRONG_CODE[p.strong], 6);
+  h.writeUInt8(ROLLING_CODE[p.rolling], 7);
+  h.writeUInt32LE(p.blockLen, 8);
+  h.writeUInt32LE(p.strongLen, 12);
+  h.writeBigUInt64LE(BigInt.asUintN(64, id.dev), 16);
+  h.writeBigUInt64LE(BigInt.asUintN(64, id.ino), 24);
+  h.writeBigUInt64LE(BigInt.asUintN(64, id.size), 32);
+  h.writeBigInt64LE(BigInt.asIntN(64, id.mtimeNs), 40);
+  h.writeBigInt64LE(BigInt.asIntN(64, id.ctimeNs), 48);
+  h.writeUInt32LE(entriesLen, 56);
+  h.writeUInt32LE(chunkLen, 60);
   return h;
+}
+
+/** The whole 80-byte header: fields, then XXH3-128 of (fields ++ chunk table). */
+function sealHeader(fields: Buffer, table: Buffer): Buffer {
+  return Buffer.concat([fields, native.hash('xxh3', Buffer.concat([fields, table]))]);
+}
+
+/** Where an entry's parts lie, as its header says (not yet checked against the header checksum). */
+interface EntryFrame {
+  entriesLen: number;
+  chunkLen: number;
+  /** Offset and length of the chunk table. */
+  tableAt: number;
+  tableLen: number;
+}
+
+/**
+ * Checks an entry's framing: magic, version, a canonical chunk length for the entries length,
+ * and the file length. 'old-version' for an entry of an earlier format version.
+ */
+function entryFrame(header: Buffer, fileLength: number): EntryFrame | 'old-version' | undefined {
+  if (header.length < HEADER_LEN || header.readUInt32BE(0) !== ENTRY_MAGIC) return undefined;
+  const version = header.readUInt8(4);
+  if (version !== ENTRY_VERSION) return version >= 1 && version < ENTRY_VERSION ? 'old-version' : undefined;
+  const entriesLen = header.readUInt32LE(56);
+  const chunkLen = header.readUInt32LE(60);
+  if (entriesLen > MAX_SIGNATURE_BYTES || chunkLen !== chunkLenFor(entriesLen)) return undefined;
+  if (fileLength !== entryFileLength(entriesLen, chunkLen)) return undefined;
+  return { entriesLen, chunkLen, tableAt: HEADER_LEN + entriesLen, tableLen: CHUNK_SUM_LEN * chunkCountFor(entriesLen, chunkLen) };
+}
+
+/** Does the header checksum vouch for these header fields and this chunk table? */
+function sealHolds(header: Buffer, table: Buffer): boolean {
+  const fields = header.subarray(0, HEADER_FIELDS_LEN);
+  return native.hash('xxh3', Buffer.concat([fields, table])).equals(header.subarray(HEADER_FIELDS_LEN, HEADER_LEN));
 }
 
 type Verdict =
@@ -163,25 +233,28 @@ type LengthsCheck = (blockLen: number, strongLen: number) => boolean;
 /** Checks an entry read from disk against the file identity and the parameters asked for. */
 function decodeEntry(buf: Buffer, id: FileIdentity, kinds: SignatureKinds, accepts: LengthsCheck): Verdict {
   const corrupt: Verdict = { ok: false, why: 'corrupt' };
-  if (buf.length < HEADER_LEN + TRAILER_LEN) return corrupt;
-  if (buf.readUInt32BE(0) !== ENTRY_MAGIC || buf.readUInt8(4) !== ENTRY_VERSION) return corrupt;
-  const payloadLen = buf.readUInt32LE(57);
-  if (buf.length !== HEADER_LEN + payloadLen + TRAILER_LEN) return corrupt;
-  const body = buf.subarray(0, HEADER_LEN + payloadLen);
-  if (!native.hash('xxh3', body).equals(buf.subarray(HEADER_LEN + payloadLen))) return corrupt;
-  // Checksum good: some writer stored exactly this. Is it for this version of the file?
-  const header = buf.subarray(0, HEADER_LEN);
-  const blockLen = header.readUInt32LE(9);
-  const strongLen = header.readUInt32LE(13);
-  const expected = buildHeader(id, { ...kinds, blockLen, strongLen }, payloadLen);
-  if (!expected.equals(header)) return { ok: false, why: 'stale' };
+  const frame = entryFrame(buf, buf.length);
+  // An entry of an older format is as useless as one for an older file version.
+  if (frame === 'old-version') return { ok: false, why: 'stale' };
+  if (frame === undefined) return corrupt;
+  const table = buf.subarray(frame.tableAt, frame.tableAt + frame.tableLen);
+  if (!sealHolds(buf, table)) return corrupt;
+  // Header checksum good: some writer sealed exactly this header. Is it for this version of the file?
+  const fields = buf.subarray(0, HEADER_FIELDS_LEN);
+  const blockLen = fields.readUInt32LE(8);
+  const strongLen = fields.readUInt32LE(12);
+  const params = { ...kinds, blockLen, strongLen };
+  if (!headerFields(id, params, frame.entriesLen, frame.chunkLen).equals(fields)) return { ok: false, why: 'stale' };
+  // Every chunk must be the one the sealed table names: a torn in-place update fails here.
+  const entries = buf.subarray(HEADER_LEN, HEADER_LEN + frame.entriesLen);
+  if (!chunkTable(entries, frame.chunkLen).equals(table)) return corrupt;
   let sig: Signature;
   try {
-    sig = Signature.parse(buf.subarray(HEADER_LEN, HEADER_LEN + payloadLen));
+    sig = new Signature({ ...params, fileSize: kinds.format === 'deltasync' ? Number(id.size) : undefined, blocks: entries });
   } catch {
     return corrupt;
   }
-  if (!signatureFits(sig, { ...kinds, blockLen, strongLen }, id.size)) return corrupt;
+  if (!signatureFits(sig, params, id.size)) return corrupt;
   if (!accepts(blockLen, strongLen)) return { ok: false, why: 'other-params' };
   return { ok: true, signature: sig };
 }
@@ -241,6 +314,36 @@ function isEnoent(err: unknown): boolean {
   return (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
 }
 
+async function readExactly(handle: FileHandle, position: number, length: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(length);
+  let filled = 0;
+  while (filled < length) {
+    const { bytesRead } = await handle.read(buf, filled, length - filled, position + filled);
+    if (bytesRead === 0) throw new DeltaSyncError('ERR_TRUNCATED', `signature cache: entry ended at ${position + filled}`);
+    filled += bytesRead;
+  }
+  return buf;
+}
+
+async function writeExactly(handle: FileHandle, data: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < data.length) {
+    const { bytesWritten } = await handle.write(data, done, data.length - done, position + done);
+    done += bytesWritten;
+  }
+}
+
+/** Options of {@link SignatureCache.store}. */
+export interface StoreOptions {
+  /**
+   * The file version the new one was made from (the basis of a sync, as stat'ed before it was
+   * patched). When the new file has another inode (an atomic rename), the entry recorded for
+   * exactly that version is moved to the new file's name and updated in place instead of being
+   * written whole. Not needed when the inode stays (`--inplace`): the file's own entry is used.
+   */
+  previous?: BigIntStats | FileIdentity;
+}
+
 interface ScannedEntry {
   path: string;
   size: number;
@@ -267,7 +370,7 @@ export class SignatureCache {
   readonly maxBytes: number;
   private readonly fsync: boolean;
   private readonly onError: ((err: unknown) => void) | undefined;
-  private readonly counters: SignatureCacheCounters = { hits: 0, misses: 0, stale: 0, corrupt: 0, stores: 0, evicted: 0, scans: 0 };
+  private readonly counters: SignatureCacheCounters = { hits: 0, misses: 0, stale: 0, corrupt: 0, stores: 0, updates: 0, evicted: 0, scans: 0 };
   private lastStampUs = 0;
   // Running view of the usage log: which log file, how far read, sum of its records.
   private logIno = -1;
@@ -333,8 +436,13 @@ export class SignatureCache {
    * (rename, chmod, utimes all change ctime); omitted, the path is stat'ed now. Resolves false
    * when nothing was stored: the signature does not describe a file of that size (the file
    * changed meanwhile), it is larger than maxBytes, or the cache could not be written.
+   *
+   * When the file already has an intact entry for an older version with the same parameters
+   * (an `--inplace` sync keeps the inode), or `options.previous` names the version it replaced
+   * (an atomic sync gives a new inode), that entry is updated in place: only the chunks of block
+   * entries that changed, the chunk table and the header are written (docs/SIGCACHE.md).
    */
-  async store(path: string, stats: BigIntStats | FileIdentity | undefined, sig: Signature): Promise<boolean> {
+  async store(path: string, stats: BigIntStats | FileIdentity | undefined, sig: Signature, options: StoreOptions = {}): Promise<boolean> {
     if (!(sig instanceof Signature)) throw new DeltaSyncError('ERR_USAGE', 'signature cache: store needs a Signature');
     let id: FileIdentity;
     if (stats === undefined) {
@@ -349,20 +457,37 @@ export class SignatureCache {
     } else {
       id = fileIdentity(stats);
     }
+    const previous = options.previous === undefined ? undefined : fileIdentity(options.previous);
     const p = sig.params;
     if (!signatureFits(sig, p, id.size)) return false;
-    const payload = sig.toBuffer();
-    const header = buildHeader(id, p, payload.length);
-    const trailer = native.hash('xxh3', Buffer.concat([header, payload]));
-    const entryBytes = header.length + payload.length + trailer.length;
+    const entries = sig.blocks;
+    const chunkLen = chunkLenFor(entries.length);
+    const entryBytes = entryFileLength(entries.length, chunkLen);
     if (entryBytes > this.maxBytes || entryBytes > MAX_ENTRY_LEN) return false;
+    const table = chunkTable(entries, chunkLen);
+    const header = sealHeader(headerFields(id, p, entries.length, chunkLen), table);
+    const name = entryName(id, p);
+    const moved = { replaced: 0 };
+    let grown: number | undefined;
     try {
-      const replaced = await this.writeEntry(entryName(id, p), [header, payload, trailer]);
+      grown = await this.updateEntry(name, id, p, previous, { header, entries, table, chunkLen }, moved);
+    } catch (err) {
+      // Possibly half-written: the full write below replaces it (and a reader would refuse it).
+      this.report(err);
+    }
+    try {
+      if (grown === undefined) {
+        const replaced = await this.writeEntry(name, [header, entries, table]);
+        grown = entryBytes - replaced;
+      } else {
+        this.counters.updates++;
+      }
       this.counters.stores++;
-      await this.account(entryBytes - replaced);
+      await this.account(grown - moved.replaced);
       return true;
     } catch (err) {
       this.report(err);
+      if (moved.replaced > 0) await this.account(-moved.replaced).catch(() => undefined);
       return false;
     }
   }
@@ -484,6 +609,90 @@ export class SignatureCache {
     this.counters[verdict.why]++;
     await this.remove(path);
     return undefined;
+  }
+
+  /**
+   * Updates an existing entry in place to `next` (docs/SIGCACHE.md, "Updating in place"): the
+   * entry at `name`, or the entry of `previous` renamed to `name` first. Writes the chunks whose
+   * checksums differ from the entry's sealed table, the new table, truncates, fsyncs, and writes
+   * the header last. Returns the change of the entry's size, or undefined when there is no
+   * entry it can update (missing, damaged, other parameters or chunk length, or already for
+   * this very file version: that store replaces it whole, atomically, as readers may be using it).
+   * `moved.replaced` gets the size of an entry that the rename replaced.
+   */
+  private async updateEntry(
+    name: string,
+    id: FileIdentity,
+    p: SignatureParams,
+    previous: FileIdentity | undefined,
+    next: { header: Buffer; entries: Buffer; table: Buffer; chunkLen: number },
+    moved: { replaced: number },
+  ): Promise<number | undefined> {
+    const target = this.entryPath(name);
+    const source = previous === undefined ? target : this.entryPath(entryName(previous, p));
+    let handle: FileHandle;
+    try {
+      // O_NOFOLLOW: write only to a regular entry file (the rename-over path never followed links either).
+      handle = await open(source, fsConstants.O_RDWR | fsConstants.O_NOFOLLOW);
+    } catch (err) {
+      if (!isEnoent(err) && (err as NodeJS.ErrnoException).code !== 'ELOOP') this.report(err);
+      return undefined;
+    }
+    try {
+      const st = await handle.stat();
+      if (!st.isFile() || st.size < HEADER_LEN || st.size > MAX_ENTRY_LEN) return undefined;
+      const header = await readExactly(handle, 0, HEADER_LEN);
+      const frame = entryFrame(header, st.size);
+      if (frame === undefined || frame === 'old-version') return undefined;
+      const oldTable = await readExactly(handle, frame.tableAt, frame.tableLen);
+      if (!sealHolds(header, oldTable)) return undefined;
+      const fields = header.subarray(0, HEADER_FIELDS_LEN);
+      const wanted = headerFields(id, p, frame.entriesLen, frame.chunkLen);
+      // Kinds and lengths (bytes 0..16) must match, and the chunk grid with them.
+      if (!fields.subarray(0, 16).equals(wanted.subarray(0, 16)) || frame.chunkLen !== next.chunkLen) return undefined;
+      const sameVersion = fields.subarray(16, 56).equals(wanted.subarray(16, 56));
+      if (sameVersion) return undefined;
+      if (previous !== undefined && source !== target) {
+        // Another inode's entry: only the one recorded for exactly the replaced version.
+        if (!fields.subarray(16, 56).equals(headerFields(previous, p, 0, 0).subarray(16, 56))) return undefined;
+        let replaced = 0;
+        try {
+          replaced = (await lstat(target)).size;
+        } catch {
+          replaced = 0;
+        }
+        await mkdir(join(this.dir, name.slice(0, 2)), { recursive: true, mode: 0o700 });
+        await rename(source, target);
+        moved.replaced = replaced;
+      }
+      // Body: the chunks whose checksum changed (or that are new), runs of them in one write.
+      const { entries, table, chunkLen } = next;
+      const count = table.length / CHUNK_SUM_LEN;
+      const oldCount = oldTable.length / CHUNK_SUM_LEN;
+      const same = (c: number) =>
+        c < oldCount && table.subarray(c * CHUNK_SUM_LEN, (c + 1) * CHUNK_SUM_LEN).equals(oldTable.subarray(c * CHUNK_SUM_LEN, (c + 1) * CHUNK_SUM_LEN));
+      for (let c = 0; c < count; ) {
+        if (same(c)) {
+          c++;
+          continue;
+        }
+        let end = c + 1;
+        while (end < count && !same(end)) end++;
+        await writeExactly(handle, entries.subarray(c * chunkLen, Math.min(entries.length, end * chunkLen)), HEADER_LEN + c * chunkLen);
+        c = end;
+      }
+      await writeExactly(handle, table, HEADER_LEN + entries.length);
+      const length = HEADER_LEN + entries.length + table.length;
+      if (length < st.size) await handle.truncate(length);
+      // The body must be on disk before a header that vouches for it can be.
+      if (this.fsync) await handle.datasync();
+      await writeExactly(handle, next.header, 0);
+      const t = this.stamp();
+      await handle.utimes(t, t);
+      return length - st.size;
+    } finally {
+      await handle.close().catch(() => undefined);
+    }
   }
 
   /** Writes an entry: temp file in the shard, fsync, rename over. Returns the replaced size. */
@@ -1014,4 +1223,34 @@ export class SignatureRecorder {
       k = end;
     }
   }
+}
+
+/**
+ * The same signature with its strong sums cut to `strongLen` bytes: strong sums are prefixes of
+ * the block hash, so this is exactly what computing it with that length would give.
+ */
+export function truncateStrong(sig: Signature, strongLen: number): Signature {
+  if (strongLen === sig.strongLen) return sig;
+  if (!Number.isSafeInteger(strongLen) || strongLen < 1 || strongLen > sig.strongLen) {
+    throw new DeltaSyncError('ERR_USAGE', `cannot cut ${sig.strongLen}-byte strong sums to ${String(strongLen)} bytes`);
+  }
+  const weak = WEAK_WIDTH[sig.rolling];
+  const entry = weak + strongLen;
+  const blocks = Buffer.allocUnsafe(sig.blockCount * entry);
+  for (let k = 0; k < sig.blockCount; k++) sig.blocks.copy(blocks, k * entry, k * sig.entrySize, k * sig.entrySize + entry);
+  return new Signature({ ...sig.params, strongLen, fileSize: sig.fileSize, blocks });
+}
+
+/**
+ * The block hash grid of a signature made with full-length strong sums (a signature cache entry
+ * of the receiver, for instance), for {@link PatchEngine}'s verification without reading copied
+ * blocks; undefined when the strong sums are shorter or the basis size is unknown.
+ */
+export function blockHashGrid(sig: Signature, basisSize = sig.fileSize): BlockHashGrid | undefined {
+  if (basisSize === undefined || sig.strongLen !== native.strongFullLen(sig.strong)) return undefined;
+  if (blockCountFor(basisSize, sig.blockLen) !== sig.blockCount) return undefined;
+  const weak = WEAK_WIDTH[sig.rolling];
+  const hashes = Buffer.allocUnsafe(sig.blockCount * sig.strongLen);
+  for (let k = 0; k < sig.blockCount; k++) sig.blocks.copy(hashes, k * sig.strongLen, k * sig.entrySize + weak, (k + 1) * sig.entrySize);
+  return { strong: sig.strong, blockLen: sig.blockLen, basisSize, hashes };
 }

@@ -170,8 +170,9 @@ describe('symlink races against the receiver', () => {
       expect([0, 23], r.stderr).toContain(r.code);
       expect(r.stderr).not.toMatch(/\/proc\/self\/fd/);
       expect(snapshot(canary)).toBe(before);
-      // The racer may leave the real directory at sub.real: nothing of the run is outside dst.
-      expect(existsSync(join(dst, 'sub')) || existsSync(join(dst, 'sub.real'))).toBe(true);
+      // Whatever the racer left (sub, sub.real, or neither: --delete may remove sub.real as an
+      // extraneous name it saw at the top), the destination itself is still a real directory.
+      expect(lstatSync(dst).isDirectory()).toBe(true);
     }
     expect(totalSwaps).toBeGreaterThan(RUNS * 10);
     // Without the racer the same sync completes and the destination equals the source.

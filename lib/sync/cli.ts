@@ -54,7 +54,7 @@ const SPECS: OptionSpec[] = [
   { long: 'bwlimit', kind: 'value', valueName: 'RATE', description: 'Limit the sending side, KiB/s (suffixes k, m, g)' },
   { long: 'block-size', short: 'B', kind: 'value', valueName: 'SIZE', description: 'Force a fixed block size' },
   { long: 'checksum-choice', kind: 'value', aliases: ['cc'], valueName: 'HASH', description: 'Strong hash: xxh3 (default), md4, blake2b' },
-  { long: 'fsync', negatable: true, description: 'fsync each file before renaming it (default; --no-fsync to skip)' },
+  { long: 'fsync', negatable: true, description: 'fsync each file before renaming it into place (off by default, as in rsync)' },
   { long: 'sig-cache', kind: 'value', valueName: 'DIR', description: "Receiver's signature cache directory (docs/SIGCACHE.md)" },
   { long: 'no-sig-cache', description: "Don't use the receiver's signature cache" },
   { long: 'stats', description: 'Print transfer statistics' },

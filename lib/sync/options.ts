@@ -101,7 +101,7 @@ export interface SyncOptions {
   compressLevel?: number;
   /** `--bwlimit`: limit the bytes the sending side writes, in KiB per second. */
   bwlimit?: number;
-  /** fsync each file before renaming it into place (default true; `--no-fsync`). */
+  /** fsync each file before renaming it into place (default false, as rsync; `--fsync`). */
   fsync?: boolean;
   /**
    * Signature cache of the receiving end (docs/SIGCACHE.md): a directory there, or false to
@@ -229,7 +229,7 @@ export function resolveTransferOptions(o: SyncOptions, remote: boolean, rules?: 
     partialDir: o.partialDir ?? null,
     blockSize,
     checksumChoice,
-    fsync: o.fsync ?? true,
+    fsync: o.fsync ?? false,
     sigCache: o.sigCache === false ? null : (o.sigCache ?? ''),
     filters: rules ?? rulesFromOptions(o),
     bwlimit: Math.round(bwlimit * 1024),

@@ -9,30 +9,13 @@
 // After the last file: deletions (--delete), then directory attributes deepest first.
 import { randomBytes } from 'node:crypto';
 import { constants, type BigIntStats } from 'node:fs';
-import {
-  chmod,
-  lstat,
-  mkdir,
-  open,
-  readFile,
-  readdir,
-  readlink,
-  rename,
-  rm,
-  rmdir,
-  stat,
-  symlink,
-  unlink,
-  type FileHandle,
-} from 'node:fs/promises';
-import { stat as statBig } from 'node:fs/promises';
-import { execFile } from 'node:child_process';
-import { basename, dirname, isAbsolute, join } from 'node:path';
-import { promisify } from 'node:util';
+import { mkdir, stat, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, posix } from 'node:path';
 import { DeltaSyncError, ioError } from '../errors.js';
 import { native, type NativeHasher, type StrongKind } from '../native.js';
 import { STRONG_FULL_LEN, defaultBlockLen } from '../params.js';
-import { PatchEngine, type BasisReader } from '../patch.js';
+import { copyRange } from '../fileops.js';
+import { PatchEngine, type BasisReader, type PatchOutput } from '../patch.js';
 import { DATA_CHUNK_BYTES } from '../protocol/framing.js';
 import type { Connection } from '../protocol/handshake.js';
 import {
@@ -54,7 +37,27 @@ import {
   type FileEntry,
   type FileError,
 } from '../protocol/messages.js';
-import { SignatureCache, SignatureRecorder } from '../sigcache.js';
+import { SignatureCache, SignatureRecorder, blockHashGrid, truncateStrong } from '../sigcache.js';
+import {
+  CREATE_EXCL_RW,
+  DestTree,
+  chmodNoFollow,
+  descriptorPath,
+  lstatAt,
+  mkdirAt,
+  mknodAt,
+  openNoFollow,
+  openRegularForRead,
+  openRegularForUpdate,
+  readdirAt,
+  readlinkAt,
+  renameAt,
+  rmdirAt,
+  splitRel,
+  symlinkAt,
+  unlinkAt,
+  type DirHandle,
+} from './dest-tree.js';
 import { Signature, signature } from '../signature.js';
 import type { SyncEventSink } from './events.js';
 import { fileChecksum } from './filelist.js';
@@ -83,8 +86,6 @@ import {
   type SenderSummary,
 } from './role.js';
 import { MAX_OUTSTANDING_SIG_BYTES } from './sender.js';
-
-const execFileAsync = promisify(execFile);
 
 /** Inputs of the receiver role. */
 export interface ReceiverContext {
@@ -169,14 +170,18 @@ function nameOf(path: string): string {
   return path.slice(path.lastIndexOf('/') + 1);
 }
 
-async function lstatOrUndefined(path: string): Promise<BigIntStats | undefined> {
-  try {
-    return await lstat(path, { bigint: true });
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw err;
+/** The errno code (ENOSPC ...) of a file system error, also when wrapped as a DeltaSyncError's cause. */
+function errnoOf(err: unknown): string | undefined {
+  for (let e = err, depth = 0; e instanceof Error && depth < 3; e = e.cause, depth++) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) return code;
   }
+  return undefined;
+}
+
+function missingAsUndefined(err: unknown): undefined {
+  if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+  throw err;
 }
 
 function isType(st: BigIntStats, fmt: number): boolean {
@@ -202,12 +207,37 @@ async function readAt(fh: FileHandle, offset: number, length: number): Promise<B
   return buf.subarray(0, filled);
 }
 
+/** Unchanged basis bytes that must pass through user space go in pieces this large. */
+const COPY_THROUGH_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The basis block hashes verify copies without reading them, so the basis must still be the file
+ * they describe: same (device, inode, size, mtime ns, ctime ns) as when they were taken (the
+ * signature cache's own test). A change is treated like a failed verification: a redo.
+ */
+async function checkBasisIdentity(fh: FileHandle, out: { basisStat?: BigIntStats }): Promise<void> {
+  const was = out.basisStat;
+  if (!was) return;
+  const now = await fh.stat({ bigint: true });
+  if (now.dev !== was.dev || now.ino !== was.ino || now.size !== was.size || now.mtimeNs !== was.mtimeNs || now.ctimeNs !== was.ctimeNs) {
+    throw new DeltaSyncError('ERR_HASH_MISMATCH', 'basis file changed since its signature was taken');
+  }
+}
+
+/**
+ * The --partial-dir file of a target: inside the destination (a relative --partial-dir), reached
+ * through directory handles like everything there; or at the user's own path (absolute, or
+ * relative but leading out of the destination).
+ */
+type PartialSpot = { dir: string; name: string } | { path: string };
+
 interface Outstanding {
   index: number;
   mode: RequestMode;
+  /** Handle path of the destination file (`/proc/self/fd/N/name`). */
   target: string;
-  /** File the signature was made from (DELTA, not in place). */
-  basis?: string;
+  /** What the signature was made from (DELTA): the target or its partial file. */
+  basisFrom?: 'target' | 'partial';
   /** A small basis read whole for its signature, kept for the patch (saves reading it twice). */
   basisData?: Buffer;
   basisSize: number;
@@ -218,7 +248,15 @@ interface Outstanding {
   redo: boolean;
   sigBytes: number;
   /** --partial-dir file of this target. */
-  partialPath?: string;
+  partial?: PartialSpot;
+  /**
+   * The basis signature with full-length strong sums (from the cache or computed for this
+   * request): its block hashes verify copied blocks without reading them, and its entries seed
+   * the new file's signature.
+   */
+  fullSig?: Signature;
+  /** Identity of the basis file when fullSig was taken; the patch checks it still holds. */
+  basisStat?: BigIntStats;
 }
 
 interface Job {
@@ -230,6 +268,8 @@ interface Job {
   /** Attributes of the temp file as created. */
   known?: KnownAttrs;
   engine?: PatchEngine;
+  /** The basis file (DELTA, not in place), open for range copies. */
+  basisFh?: FileHandle;
   hasher?: NativeHasher;
   /** Builds the new file's signature from what is written, for the signature cache. */
   recorder?: SignatureRecorder;
@@ -251,6 +291,28 @@ interface Redo {
   mode: RequestMode;
 }
 
+/** Where an entry lives in the destination: its directory's handle (leased) and its name. */
+interface Place {
+  dir: DirHandle;
+  name: string;
+  /** Path relative to the destination tree's root. */
+  rel: string;
+  /** Handle path (`/proc/self/fd/N/name`): use it for every file system call. */
+  target: string;
+  /** The path the user knows, for messages. */
+  shown: string;
+}
+
+/** Stands in for a directory a dry run would have created: nothing is ever written there. */
+const NO_DIR: DirHandle = {
+  rel: '',
+  fd: -1,
+  path: '',
+  at: (name) => name,
+  shown: (name) => name ?? '',
+  release: () => undefined,
+};
+
 export class Receiver {
   private readonly entries: FileEntry[] = [];
   /** Names listed in each directory (by relative path), for --delete. */
@@ -261,6 +323,7 @@ export class Receiver {
   private singleFile: boolean | undefined;
   private flistDone = false;
   private flistIoErrors = 0;
+  private rootListed = false;
   /** Requests sent whose FILE_BEGIN has not arrived yet, in order. */
   private readonly requested: Outstanding[] = [];
   /** Requests sent and not settled (the pipelining window). */
@@ -298,6 +361,10 @@ export class Receiver {
   private readonly createdDirPerms = new Map<number, number>();
   private readonly receiverFilter: FilterList;
   private readonly cache: SignatureCache | undefined;
+  /** The destination through directory handles (undefined in a dry run into a new root). */
+  private tree: DestTree | undefined;
+  /** A lease on the directory of each requested file, held until the file is settled. */
+  private readonly filePins = new Map<number, DirHandle>();
 
   constructor(private readonly ctx: ReceiverContext) {
     const dir = ctx.opts.sigCache;
@@ -311,15 +378,21 @@ export class Receiver {
 
   async run(): Promise<ReceiverResult> {
     const { conn } = this.ctx;
-    await runLoops(conn, this.ctx.signal, [() => this.readLoop(), () => this.generate()], {
-      firstError: () => this.failed,
-      fail: (err) => {
-        this.failed ??= err;
-        this.wake.notify();
-      },
-      finish: () => conn.writer.close(),
-      cleanup: () => this.abandonJobs(this.ctx.opts.partial),
-    });
+    try {
+      await runLoops(conn, this.ctx.signal, [() => this.readLoop(), () => this.generate()], {
+        firstError: () => this.failed,
+        fail: (err) => {
+          this.failed ??= err;
+          this.wake.notify();
+        },
+        finish: () => conn.writer.close(),
+        cleanup: () => this.abandonJobs(this.ctx.opts.partial),
+      });
+    } finally {
+      for (const pin of this.filePins.values()) pin.release();
+      this.filePins.clear();
+      await this.tree?.close();
+    }
     return { sender: this.senderSummary ?? emptySenderSummary(), receiver: this.summary };
   }
 
@@ -329,7 +402,8 @@ export class Receiver {
 
   private error(message: string, path?: string): void {
     this.summary.errors++;
-    this.ctx.sink.log(LogLevel.ERROR, message, path);
+    // Handle paths (/proc/self/fd/N/...) never reach the user.
+    this.ctx.sink.log(LogLevel.ERROR, this.tree ? this.tree.shown(message) : message, path);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -395,7 +469,10 @@ export class Receiver {
     if (this.entries.length === 0 && this.singleFile && e.type === EntryType.DIR) {
       throw protocolError('single-file transfer announced, but the list starts with a directory');
     }
-    if (e.path !== '.') {
+    if (e.path === '.') {
+      if (this.rootListed) throw protocolError('file list names "." twice');
+      this.rootListed = true;
+    } else {
       const parent = parentOf(e.path);
       // Everything below the root must sit in a directory listed before it: the receiver has
       // made that a real directory, so no entry can be written through a symlink (a hostile
@@ -408,7 +485,11 @@ export class Receiver {
         set = new Set();
         this.children.set(parent, set);
       }
-      set.add(nameOf(e.path));
+      // One entry per name: a second one could turn a directory already made into a symlink
+      // (or a file) under entries still to come; the sender never lists a name twice.
+      const name = nameOf(e.path);
+      if (set.has(name)) throw protocolError(`file list names ${JSON.stringify(e.path)} twice`);
+      set.add(name);
     }
     if (e.type === EntryType.DIR) this.dirPaths.add(e.path);
     this.entries.push(e);
@@ -448,7 +529,13 @@ export class Receiver {
           return;
         }
         if (err instanceof DeltaSyncError && err.code === 'ERR_HASH_MISMATCH') return;
-        this.error(ioError(err, job.out.target, 'write').message, job.entry.path);
+        const errno = errnoOf(err);
+        if (errno === 'ENOSPC' || errno === 'EDQUOT') {
+          // No room: every later file would fail the same way. Stop, as rsync does (code 11).
+          this.stopWith(ioError(err, this.shownOf(job.entry), 'write'));
+          return;
+        }
+        this.error(ioError(err, this.shownOf(job.entry), 'write').message, job.entry.path);
       }
     });
   }
@@ -462,35 +549,68 @@ export class Receiver {
     const { out } = job;
     const inPlace = this.ctx.opts.inplace;
     if (inPlace) {
-      job.fh = await open(out.target, constants.O_RDWR | constants.O_CREAT, 0o600);
+      // Only the regular file at the name, never what a symlink swapped in since points to.
+      job.fh = await openRegularForUpdate(out.target, 0o600);
       if (out.mode === RequestMode.APPEND || out.mode === RequestMode.APPEND_VERIFY) job.position = out.basisSize;
     } else {
       const temp = tempPathFor(out.target);
       // Created with its final permission bits where the umask allows, saving a chmod.
       const mode = targetPerms(job.entry, this.ctx.opts, out.existingMode) & 0o777;
-      job.fh = await open(temp, 'wx', mode);
+      // Readable too: blocks the signature recorder did not see whole are read back from it.
+      job.fh = await openNoFollow(temp, CREATE_EXCL_RW, mode);
       job.tempPath = temp;
       const dir = parentOf(job.entry.path);
       job.known = createdAttrs(mode, this.singleTarget === undefined && this.setgidDirs.has(dir));
     }
     const fh = job.fh;
-    if (this.cache && job.entry.size >= SIG_CACHE_MIN_BYTES && (out.mode === RequestMode.DELTA || out.mode === RequestMode.WHOLE)) {
+    const appendOnCached = out.mode === RequestMode.APPEND && out.fullSig !== undefined;
+    if (this.cache && job.entry.size >= SIG_CACHE_MIN_BYTES && (out.mode === RequestMode.DELTA || out.mode === RequestMode.WHOLE || appendOnCached)) {
       try {
-        const params = SignatureRecorder.paramsFor(job.entry.size, undefined, { format: 'deltasync', strong: this.ctx.opts.checksumChoice });
-        job.recorder = new SignatureRecorder(params, job.entry.size);
+        // Full-length strong sums: the entry then also serves as the next sync's block hash grid.
+        const strong = this.ctx.opts.checksumChoice;
+        const basisSig = out.mode === RequestMode.WHOLE ? undefined : out.fullSig;
+        const params = SignatureRecorder.paramsFor(job.entry.size, basisSig, { format: 'deltasync', strong, strongLen: STRONG_FULL_LEN[strong] });
+        job.recorder = new SignatureRecorder(params, job.entry.size, basisSig && { signature: basisSig, size: out.basisSize });
+        // --append keeps the existing bytes where they are.
+        if (appendOnCached) job.recorder.copied(0, out.basisSize);
       } catch {
         job.recorder = undefined;
       }
     }
     if (out.mode === RequestMode.DELTA) {
-      const basis: string | Buffer | BasisReader = inPlace
-        ? { read: (offset, length) => readAt(fh, offset, length), size: out.basisSize }
-        : (out.basisData ?? out.basis!);
-      job.engine = new PatchEngine(basis, async (data) => {
-        await Promise.all([writeAt(fh, data, job.position), this.record(job, data)]);
-        job.position += data.length;
-        this.advance(job, data.length);
-      });
+      let basis: Buffer | BasisReader;
+      let basisFh: FileHandle | undefined;
+      if (inPlace) {
+        await checkBasisIdentity(fh, out);
+        basis = { read: (offset, length) => readAt(fh, offset, length), size: out.basisSize };
+      } else if (out.basisData) {
+        basis = out.basisData;
+      } else {
+        const bfh = await this.openBasis(out);
+        basisFh = job.basisFh = bfh;
+        await checkBasisIdentity(bfh, out);
+        basis = {
+          read: (offset, length) => readAt(bfh, offset, length),
+          size: out.basisSize,
+          close: async () => {
+            if (job.basisFh === bfh) job.basisFh = undefined;
+            await bfh.close();
+          },
+        };
+      }
+      const output: PatchOutput = {
+        write: async (data, position) => {
+          await Promise.all([writeAt(fh, data, position), this.record(job, data)]);
+          this.advance(job, data.length);
+        },
+        unchanged: (offset, length) => {
+          this.recordCopied(job, offset, length);
+          this.advance(job, length);
+        },
+      };
+      if (basisFh) output.copyFromBasis = (offset, length, position) => this.copyFromBasis(job, basisFh, offset, length, position);
+      const grid = out.fullSig && blockHashGrid(out.fullSig, out.basisSize);
+      job.engine = new PatchEngine(basis, undefined, { output, inPlace, ...(grid ? { grid } : {}) });
       await job.engine.open();
     } else {
       job.hasher = new native.Hasher('xxh3');
@@ -505,6 +625,44 @@ export class Receiver {
     }
   }
 
+  /**
+   * Puts basis bytes at `position` of the output: the part whose signature entries the recorder
+   * can reuse by range copy (copy_file_range or reflink: no user-space bytes), the rest through
+   * user space so the recorder sees it (same read and write counts as copy_file_range, and no
+   * read-back of the new file afterwards).
+   */
+  private async copyFromBasis(job: Job, basisFh: FileHandle, offset: number, length: number, position: number): Promise<void> {
+    const fh = job.fh!;
+    const span = job.recorder ? job.recorder.reusableSpan(offset, length) : { start: 0, end: length };
+    const through = async (from: number, to: number): Promise<void> => {
+      for (let at = from; at < to; ) {
+        const data = await readAt(basisFh, offset + at, Math.min(COPY_THROUGH_BYTES, to - at));
+        if (data.length === 0) throw new DeltaSyncError('ERR_HASH_MISMATCH', 'basis shorter than its signature');
+        await Promise.all([writeAt(fh, data, position + at), this.record(job, data)]);
+        this.advance(job, data.length);
+        at += data.length;
+      }
+    };
+    await through(0, span.start);
+    if (span.end > span.start) {
+      const n = span.end - span.start;
+      const r = await copyRange(basisFh, offset + span.start, fh, position + span.start, n);
+      if (r.bytes !== n) throw new DeltaSyncError('ERR_HASH_MISMATCH', 'basis shorter than its signature');
+      this.recordCopied(job, offset + span.start, n);
+      this.advance(job, n);
+    }
+    await through(span.end, length);
+  }
+
+  /** Tells the recorder `length` basis bytes from `offset` went to the output unseen. */
+  private recordCopied(job: Job, offset: number, length: number): void {
+    try {
+      job.recorder?.copied(offset, length);
+    } catch {
+      job.recorder = undefined;
+    }
+  }
+
   /** Feeds written bytes to the job's signature recorder; a recorder problem only drops it. */
   private async record(job: Job, data: Buffer): Promise<void> {
     const rec = job.recorder;
@@ -516,16 +674,21 @@ export class Receiver {
     }
   }
 
-  /** Stores the signature recorded while writing the file that is now in place. */
-  private async storeSignature(job: Job): Promise<void> {
+  /**
+   * Stores the signature recorded while writing the file that is now in place. `fh` is the
+   * job's own descriptor of that file: read-back and identity never go through a path.
+   */
+  private async storeSignature(job: Job, fh: FileHandle): Promise<void> {
     const rec = job.recorder;
     job.recorder = undefined;
     if (!rec || !this.cache) return;
     try {
-      const sig = await rec.finish();
+      // Blocks the recorder did not see whole (a block mixing copied and new bytes) are read back.
+      const sig = await rec.finish((offset, length) => readAt(fh, offset, length));
       // After the rename and the attributes: the cache keys on ctime, which both change.
-      const st = await statBig(job.out.target, { bigint: true });
-      if (await this.cache.store(job.out.target, st, sig)) this.summary.sigCacheStores++;
+      const st = await fh.stat({ bigint: true });
+      // The replaced version's entry (default mode: a new inode) is moved and updated in place.
+      if (await this.cache.store(job.out.target, st, sig, { previous: job.out.basisStat })) this.summary.sigCacheStores++;
     } catch {
       // The file changed size under us, or the cache cannot be written: no entry.
     }
@@ -584,6 +747,8 @@ export class Receiver {
     const opts = this.ctx.opts;
     let size: number;
     if (job.engine) {
+      // Copied blocks were verified by their signature hashes: the basis must still be that file.
+      if (job.basisFh) await checkBasisIdentity(job.basisFh, out);
       await job.engine.finish();
       size = job.engine.stats.outBytes;
     } else {
@@ -594,14 +759,26 @@ export class Receiver {
     if (opts.inplace && out.mode !== RequestMode.APPEND && out.mode !== RequestMode.APPEND_VERIFY) await fh.truncate(size);
     if (opts.fsync) await fh.sync();
     await applyToHandle(fh, entry, opts, targetPerms(entry, opts, out.existingMode), job.known);
-    job.fh = undefined;
-    await fh.close();
-    if (job.tempPath) await rename(job.tempPath, out.target);
+    // Kept open past the rename only when the cache needs the final file's identity; otherwise
+    // closed first, so that a write error reported at close keeps the file out of place.
+    const keepOpen = job.recorder !== undefined && this.cache !== undefined;
+    if (!keepOpen) {
+      job.fh = undefined;
+      await fh.close();
+    }
+    if (job.tempPath) await renameAt(job.tempPath, out.target);
     job.tempPath = undefined;
-    if (out.partialPath && out.basis === out.partialPath) await unlink(out.partialPath).catch(() => undefined);
+    if (out.partial && out.basisFrom === 'partial') await this.atPartial(out.partial, false, unlinkAt).catch(() => undefined);
     job.size = size;
     job.done = true;
-    await this.storeSignature(job);
+    if (keepOpen) {
+      job.fh = undefined;
+      try {
+        await this.storeSignature(job, fh);
+      } finally {
+        await fh.close().catch(() => undefined);
+      }
+    }
   }
 
   /** A job is over: clean up after failures, queue a redo on a hash mismatch, report in order. */
@@ -616,7 +793,7 @@ export class Receiver {
           this.summary.redone++;
           this.redo.push({ index: job.out.index, mode: this.ctx.opts.inplace ? RequestMode.WHOLE : job.out.mode });
         } else {
-          this.error(`${job.out.target}: failed verification -- update discarded`, job.entry.path);
+          this.error(`${this.shownOf(job.entry)}: failed verification -- update discarded`, job.entry.path);
         }
       }
     }
@@ -637,16 +814,21 @@ export class Receiver {
   private release(out: Outstanding): void {
     this.pending--;
     this.pendingSigBytes -= out.sigBytes;
+    this.filePins.get(out.index)?.release();
+    this.filePins.delete(out.index);
     this.wake.notify();
   }
 
   /** Closes and removes the temp file of a failed file (in place: the file stays as written). */
   private async discard(job: Job): Promise<void> {
     await job.engine?.close().catch(() => undefined);
+    // Open when the job failed before its patch engine took the basis over.
+    await job.basisFh?.close().catch(() => undefined);
+    job.basisFh = undefined;
     const fh = job.fh;
     job.fh = undefined;
     await fh?.close().catch(() => undefined);
-    if (job.tempPath) await unlink(job.tempPath).catch(() => undefined);
+    if (job.tempPath) await unlinkAt(job.tempPath).catch(() => undefined);
     job.tempPath = undefined;
   }
 
@@ -662,6 +844,8 @@ export class Receiver {
     for (const job of jobs) {
       if (job.done || job.settled) continue;
       await job.engine?.close().catch(() => undefined);
+      await job.basisFh?.close().catch(() => undefined);
+      job.basisFh = undefined;
       const fh = job.fh;
       job.fh = undefined;
       await fh?.close().catch(() => undefined);
@@ -669,15 +853,16 @@ export class Receiver {
       if (!temp) continue;
       if (keepPartial && job.written > 0) {
         try {
-          const dest = job.out.partialPath ?? job.out.target;
-          if (job.out.partialPath) await mkdir(dirname(dest), { recursive: true });
-          await rename(temp, dest);
+          // A partial dir in the destination is made and entered through handles: a symlink
+          // planted there cannot take the data elsewhere.
+          if (job.out.partial) await this.atPartial(job.out.partial, true, (dest) => renameAt(temp, dest));
+          else await renameAt(temp, job.out.target);
           continue;
         } catch {
           // fall through: remove it
         }
       }
-      await unlink(temp).catch(() => undefined);
+      await unlinkAt(temp).catch(() => undefined);
     }
   }
 
@@ -730,10 +915,14 @@ export class Receiver {
     if (this.singleFile && !(st?.isDirectory() ?? false) && !slash) {
       this.singleTarget = dest;
       this.root = dirname(dest);
+      await this.openTree();
       return;
     }
     this.root = dest;
-    if (st?.isDirectory()) return;
+    if (st?.isDirectory()) {
+      await this.openTree();
+      return;
+    }
     if (st) {
       throw new DeltaSyncError('ERR_USAGE', `destination must be a directory when copying more than one file: ${dest}`);
     }
@@ -747,11 +936,75 @@ export class Receiver {
     }
     this.rootCreated = true;
     this.ctx.sink.log(LogLevel.INFO, `created directory ${dest}`);
+    if (!this.ctx.opts.dryRun) await this.openTree();
   }
 
-  private targetOf(e: FileEntry): string {
+  /**
+   * Opens the destination root's handle. From here on every change below it goes through
+   * directory handles opened without following symlinks (lib/sync/dest-tree.ts).
+   */
+  private async openTree(): Promise<void> {
+    try {
+      this.tree = await DestTree.open(this.root);
+    } catch (err) {
+      // A dry run may name a root (a single file's directory) that does not exist.
+      if (this.ctx.opts.dryRun && (err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw ioError(err, this.root, 'open directory');
+    }
+  }
+
+  /** The path the user knows for an entry (messages only; never for file system calls). */
+  private shownOf(e: FileEntry): string {
     if (this.singleTarget !== undefined) return this.singleTarget;
     return e.path === '.' ? this.root : join(this.root, e.path);
+  }
+
+  /**
+   * Leases the handle of the entry's directory (release `place.dir`). A dry run addresses
+   * entries of directories it would have created by their plain paths: nothing is written.
+   */
+  private async placeOf(e: FileEntry): Promise<Place> {
+    const shown = this.shownOf(e);
+    let rel: string;
+    let parent: string;
+    let name: string;
+    if (this.singleTarget !== undefined) {
+      rel = basename(this.singleTarget);
+      parent = '.';
+      name = rel;
+    } else if (e.path === '.') {
+      rel = parent = name = '.';
+    } else {
+      rel = e.path;
+      ({ parent, name } = splitRel(e.path));
+    }
+    try {
+      if (!this.tree) throw Object.assign(new Error(`ENOENT: ${this.root}`), { code: 'ENOENT' });
+      const dir = await this.tree.dir(parent);
+      return { dir, name, rel, target: dir.at(name), shown };
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (this.ctx.opts.dryRun && (code === 'ENOENT' || code === 'ENOTDIR')) return { dir: NO_DIR, name, rel, target: shown, shown };
+      throw err;
+    }
+  }
+
+  /** lstat of an entry through its directory's handle; undefined when it or its directory is missing. */
+  private async lstatEntry(e: FileEntry): Promise<BigIntStats | undefined> {
+    let place: Place;
+    try {
+      place = await this.placeOf(e);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // Its directory is missing or not a directory: processEntry reports that when it acts.
+      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+      throw err;
+    }
+    try {
+      return await lstatAt(place.target);
+    } finally {
+      place.dir.release();
+    }
   }
 
   /** Needs a lookup: not in (and not itself) a directory this run created. */
@@ -771,73 +1024,80 @@ export class Receiver {
       if (this.statAhead.has(j)) continue;
       const e = this.entries[j]!;
       if (!this.needsLookup(e)) continue;
-      this.statAhead.set(j, lstatOrUndefined(this.targetOf(e)).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err)))));
+      this.statAhead.set(j, this.lstatEntry(e).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err)))));
     }
     const pending = this.statAhead.get(index);
     this.statAhead.delete(index);
     const e = this.entries[index]!;
     if (!this.needsLookup(e)) return undefined;
-    const r = await (pending ?? lstatOrUndefined(this.targetOf(e)));
+    const r = await (pending ?? this.lstatEntry(e));
     if (r instanceof Error) throw r;
     return r;
   }
 
   private async processEntry(index: number): Promise<void> {
     const e = this.entries[index]!;
-    const target = this.targetOf(e);
+    const shown = this.shownOf(e);
     let st: BigIntStats | undefined;
     try {
       st = await this.lookup(index);
     } catch (err) {
-      this.error(ioError(err, target, 'stat').message, e.path);
+      this.error(ioError(err, shown, 'stat').message, e.path);
       return;
     }
+    let place: Place | undefined;
     try {
+      place = await this.placeOf(e);
       switch (e.type) {
         case EntryType.DIR:
-          await this.doDir(index, e, target, st);
+          await this.doDir(index, e, place, st);
           break;
         case EntryType.SYMLINK:
-          await this.doSymlink(e, target, st);
+          await this.doSymlink(e, place, st);
           break;
         case EntryType.FILE:
-          await this.doFile(index, e, target, st);
+          await this.doFile(index, e, place, st);
           break;
         default:
-          await this.doSpecial(e, target, st);
+          await this.doSpecial(e, place, st);
       }
     } catch (err) {
       if (err === this.failed || (err instanceof DeltaSyncError && (err.code === 'ERR_PROTOCOL' || err.code === 'ERR_ABORTED' || err.code === 'ERR_REMOTE'))) throw err;
       if (this.failed !== undefined) throw this.failed;
-      this.error(ioError(err, target, 'update').message, e.path);
+      this.error(ioError(err, shown, 'update').message, e.path);
+    } finally {
+      place?.dir.release();
     }
   }
 
   /** Removes what is in the way of a new item. Directories only go with --delete. */
-  private async clearWay(e: FileEntry, target: string, st: BigIntStats): Promise<boolean> {
+  private async clearWay(e: FileEntry, place: Place, st: BigIntStats): Promise<boolean> {
     if (this.ctx.opts.dryRun) return true;
     if (isType(st, constants.S_IFDIR)) {
       if (!this.ctx.opts.delete) {
         try {
-          await rmdir(target);
+          await rmdirAt(place.target);
+          this.tree!.forget(place.rel);
           return true;
         } catch {
-          this.error(`cannot delete non-empty directory: ${target} (could not make way for ${e.path}; use --delete)`, e.path);
+          this.error(`cannot delete non-empty directory: ${place.shown} (could not make way for ${e.path}; use --delete)`, e.path);
           return false;
         }
       }
-      await rm(target, { recursive: true, force: true });
+      // Through handles: a symlink swapped in below cannot turn this into a delete elsewhere.
+      await this.tree!.removeTree(place.rel);
       return true;
     }
-    await unlink(target);
+    await unlinkAt(place.target);
     return true;
   }
 
-  private async doDir(index: number, e: FileEntry, target: string, st: BigIntStats | undefined): Promise<void> {
+  private async doDir(index: number, e: FileEntry, place: Place, st: BigIntStats | undefined): Promise<void> {
     const opts = this.ctx.opts;
+    const target = place.target;
     this.dirIndexes.push(index);
     if (st && !isType(st, constants.S_IFDIR)) {
-      if (!(await this.clearWay(e, target, st))) return;
+      if (!(await this.clearWay(e, place, st))) return;
       st = undefined;
     }
     const created = !st;
@@ -849,7 +1109,7 @@ export class Receiver {
       } else if (!(e.path === '.' && this.rootCreated)) {
         const perms = targetPerms(e, opts, undefined);
         // We must be able to fill it: owner rwx until the final attribute pass.
-        await mkdir(target, { mode: perms | 0o700 });
+        await mkdirAt(target, { mode: perms | 0o700 });
         this.createdDirPerms.set(index, perms);
         if (wantOwner(opts) || wantGroup(opts, e.gid)) {
           await applyToPath(target, e, { time: false, perms: false, owner: wantOwner(opts), group: wantGroup(opts, e.gid) });
@@ -882,7 +1142,7 @@ export class Receiver {
         group: diff.group,
       });
     }
-    if (!opts.dryRun) await this.cleanStaleTemps(target, e.path);
+    if (!opts.dryRun) await this.cleanStaleTemps(e.path);
   }
 
   /**
@@ -890,51 +1150,121 @@ export class Receiver {
    * than its destination is kept as that destination (or partial-dir file): the next
    * transfer then only needs what is missing.
    */
-  private async cleanStaleTemps(dir: string, rel: string): Promise<void> {
+  private async cleanStaleTemps(rel: string): Promise<void> {
+    let dir: DirHandle;
     let names: string[];
     try {
-      names = await readdir(dir);
+      dir = await this.tree!.dir(rel);
     } catch {
       return;
     }
-    const listed = this.children.get(rel);
-    for (const name of names) {
-      const m = TEMP_RE.exec(name);
-      if (!m) continue;
-      const temp = join(dir, name);
-      const original = m[1]!;
+    try {
       try {
-        const opts = this.ctx.opts;
-        if (opts.partial && listed?.has(original)) {
-          const target = join(dir, original);
-          const keepAs = opts.partialDir ? this.partialPathOf(target) : target;
-          const tst = await lstat(temp);
-          const kst = await lstatOrUndefined(keepAs);
-          if (tst.isFile() && tst.size > 0 && (!kst || (kst.isFile() && Number(kst.size) < tst.size))) {
-            if (opts.partialDir) await mkdir(dirname(keepAs), { recursive: true });
-            await rename(temp, keepAs);
-            // Lookups made ahead of this rename are stale now.
-            this.statAhead.clear();
-            continue;
-          }
-        }
-        await unlink(temp);
+        names = await readdirAt(dir.at('.'));
       } catch {
-        // Not ours to fight over: leave it.
+        return;
       }
+      const listed = this.children.get(rel);
+      for (const name of names) {
+        const m = TEMP_RE.exec(name);
+        if (!m) continue;
+        const temp = dir.at(name);
+        const original = m[1]!;
+        let partialDir: DirHandle | undefined;
+        try {
+          const opts = this.ctx.opts;
+          if (opts.partial && listed?.has(original)) {
+            const target = dir.at(original);
+            // A --partial-dir inside the destination is reached through handles too.
+            const inTree = opts.partialDir ? this.partialDirInTree(rel) : undefined;
+            if (inTree !== undefined) partialDir = await this.tree!.dir(inTree).catch(missingAsUndefined);
+            const keepAs = !opts.partialDir ? target : partialDir ? partialDir.at(original) : inTree === undefined ? this.partialPathOf(dir.shown(original)) : undefined;
+            const tst = await lstatAt(temp);
+            const kst = keepAs === undefined ? undefined : await lstatAt(keepAs);
+            if (tst && tst.isFile() && tst.size > 0n && (!kst || (kst.isFile() && kst.size < tst.size))) {
+              let dest = keepAs;
+              if (inTree !== undefined && !partialDir) {
+                partialDir = await this.tree!.makeDirs(inTree);
+                dest = partialDir.at(original);
+              } else if (opts.partialDir && inTree === undefined) {
+                await mkdir(dirname(keepAs!), { recursive: true });
+              }
+              await renameAt(temp, dest!);
+              // Lookups made ahead of this rename are stale now.
+              this.statAhead.clear();
+              continue;
+            }
+          }
+          await unlinkAt(temp);
+        } catch {
+          // Not ours to fight over: leave it.
+        } finally {
+          partialDir?.release();
+        }
+      }
+    } finally {
+      dir.release();
     }
   }
 
-  private partialPathOf(target: string): string {
-    const dir = this.ctx.opts.partialDir!;
-    return isAbsolute(dir) ? join(dir, basename(target)) : join(dirname(target), dir, basename(target));
+  /**
+   * The --partial-dir of directory `rel`, relative to the destination root, when it is a
+   * relative path that stays inside the destination; undefined otherwise (an absolute one is
+   * the user's own path).
+   */
+  private partialDirInTree(rel: string): string | undefined {
+    const dir = this.ctx.opts.partialDir;
+    if (!dir || isAbsolute(dir)) return undefined;
+    const full = posix.join(rel, dir);
+    return full === '..' || full.startsWith('../') ? undefined : full;
   }
 
-  private async doSymlink(e: FileEntry, target: string, st: BigIntStats | undefined): Promise<void> {
+  /** The --partial-dir file of `shown` (a user-visible path) outside the destination tree. */
+  private partialPathOf(shown: string): string {
+    const dir = this.ctx.opts.partialDir!;
+    return isAbsolute(dir) ? join(dir, basename(shown)) : join(dirname(shown), dir, basename(shown));
+  }
+
+  /** Where the --partial-dir file of the entry at `place` lives. */
+  private partialSpotOf(place: Place): PartialSpot {
+    const inTree = this.partialDirInTree(place.dir.rel);
+    return inTree !== undefined ? { dir: inTree, name: place.name } : { path: this.partialPathOf(place.shown) };
+  }
+
+  /**
+   * Runs `fn` on the path of a partial file. In the destination tree that is a handle path in the
+   * partial dir's own no-follow handle (the dir is made first when `create`; a symlink in its
+   * place fails with ENOTDIR); outside, the user's path.
+   */
+  private async atPartial<T>(spot: PartialSpot, create: boolean, fn: (path: string) => Promise<T>): Promise<T> {
+    if ('path' in spot) {
+      if (create) await mkdir(dirname(spot.path), { recursive: true });
+      return fn(spot.path);
+    }
+    if (!this.tree) throw new DeltaSyncError('ERR_IO', 'destination tree not open');
+    const dir = create ? await this.tree.makeDirs(spot.dir) : await this.tree.dir(spot.dir);
+    try {
+      return await fn(dir.at(spot.name));
+    } finally {
+      dir.release();
+    }
+  }
+
+  /**
+   * Opens a request's basis again for the patch: no-follow, a regular file; the caller checks it
+   * is still the file the signature was made from.
+   */
+  private async openBasis(out: Outstanding): Promise<FileHandle> {
+    const opened = out.basisFrom === 'partial' && out.partial ? await this.atPartial(out.partial, false, openRegularForRead) : await openRegularForRead(out.target);
+    return opened.fh;
+  }
+
+  private async doSymlink(e: FileEntry, place: Place, st: BigIntStats | undefined): Promise<void> {
     const opts = this.ctx.opts;
+    const target = place.target;
     const linkTarget = e.linkTarget!;
     if (st && isType(st, constants.S_IFLNK)) {
-      const current = await readlink(target);
+      const current = await readlinkAt(target);
       if (current === linkTarget) {
         const diff = diffAttrs(e, st, opts);
         if (diff.time || diff.owner || diff.group) {
@@ -955,16 +1285,16 @@ export class Receiver {
     }
     const existed = st !== undefined && isType(st, constants.S_IFLNK);
     if (st && isType(st, constants.S_IFDIR) && !opts.dryRun) {
-      if (!(await this.clearWay(e, target, st))) return;
+      if (!(await this.clearWay(e, place, st))) return;
     }
     if (!opts.dryRun) {
       const temp = tempPathFor(target);
-      await symlink(linkTarget, temp);
+      await symlinkAt(linkTarget, temp);
       try {
         await applyToPath(temp, e, { time: opts.times, perms: false, owner: wantOwner(opts), group: wantGroup(opts, e.gid) });
-        await rename(temp, target);
+        await renameAt(temp, target);
       } catch (err) {
-        await unlink(temp).catch(() => undefined);
+        await unlinkAt(temp).catch(() => undefined);
         throw err;
       }
     }
@@ -983,8 +1313,9 @@ export class Receiver {
     });
   }
 
-  private async doSpecial(e: FileEntry, target: string, st: BigIntStats | undefined): Promise<void> {
+  private async doSpecial(e: FileEntry, place: Place, st: BigIntStats | undefined): Promise<void> {
     const opts = this.ctx.opts;
+    const target = place.target;
     const fmt = e.mode & constants.S_IFMT;
     const type = itemType(e.type);
     if (st && (Number(st.mode) & constants.S_IFMT) === fmt && (e.type !== EntryType.DEVICE || Number(st.rdev) === e.rdev)) {
@@ -997,43 +1328,43 @@ export class Receiver {
     }
     if (!opts.dryRun) {
       const temp = tempPathFor(target);
-      const mode = (targetPerms(e, opts, undefined) & 0o777).toString(8);
+      const mode = targetPerms(e, opts, undefined) & 0o777;
       if (fmt === constants.S_IFIFO) {
-        await execFileAsync('mkfifo', ['-m', mode, '--', temp]);
+        await mknodAt(place.dir, basename(temp), { kind: 'p', mode });
       } else {
         const rdev = e.rdev ?? 0;
         const major = Math.floor(rdev / 256) & 0xfff;
         const minor = (rdev & 0xff) | (Math.floor(rdev / 4096) & 0xfff00);
-        const kind = fmt === constants.S_IFBLK ? 'b' : 'c';
-        await execFileAsync('mknod', ['-m', mode, '--', temp, kind, String(major), String(minor)]);
+        await mknodAt(place.dir, basename(temp), { kind: fmt === constants.S_IFBLK ? 'b' : 'c', mode, major, minor });
       }
       try {
         await applyToPath(temp, e, { time: opts.times, perms: opts.perms, owner: wantOwner(opts), group: wantGroup(opts, e.gid) });
         if (st && isType(st, constants.S_IFDIR)) {
-          if (!(await this.clearWay(e, target, st))) {
-            await unlink(temp);
+          if (!(await this.clearWay(e, place, st))) {
+            await unlinkAt(temp);
             return;
           }
         }
-        await rename(temp, target);
+        await renameAt(temp, target);
       } catch (err) {
-        await unlink(temp).catch(() => undefined);
+        await unlinkAt(temp).catch(() => undefined);
         throw err;
       }
     }
     this.ctx.sink.item({ path: e.path, type, update: 'create', created: !st, checksum: !!st });
   }
 
-  private async doFile(index: number, e: FileEntry, target: string, st: BigIntStats | undefined): Promise<void> {
+  private async doFile(index: number, e: FileEntry, place: Place, st: BigIntStats | undefined): Promise<void> {
     const opts = this.ctx.opts;
+    const target = place.target;
     if (st && isType(st, constants.S_IFDIR)) {
-      if (!(await this.clearWay(e, target, st))) return;
+      if (!(await this.clearWay(e, place, st))) return;
       st = undefined;
     }
     const isFile = st !== undefined && isType(st, constants.S_IFREG);
     if (st && !isFile) {
       // A symlink, FIFO ... where the file goes: the rename replaces it (in place: remove it).
-      if (opts.inplace && !opts.dryRun) await unlink(target);
+      if (opts.inplace && !opts.dryRun) await unlinkAt(target);
       st = undefined;
     }
     if (st && opts.ignoreExisting) return;
@@ -1085,16 +1416,32 @@ export class Receiver {
       sigBytes: 0,
     };
     if (st) out.existingMode = Number(st.mode);
-    if (opts.partialDir) out.partialPath = this.partialPathOf(target);
+    if (opts.partialDir) out.partial = this.partialSpotOf(place);
+    // out.target names the directory by its descriptor: keep that open until the file is settled.
+    await this.holdDirectory(index, place.dir);
     await this.request(out, st);
+  }
+
+  /** Keeps a lease on `dir` until the request of entry `index` is released. */
+  private async holdDirectory(index: number, dir: DirHandle): Promise<void> {
+    if (!this.tree || dir === NO_DIR) return;
+    const lease = await this.tree.dir(dir.rel);
+    this.filePins.get(index)?.release();
+    this.filePins.set(index, lease);
   }
 
   private async sameChecksum(target: string, e: FileEntry): Promise<boolean> {
     if (!e.checksum) return false;
+    let fh: FileHandle | undefined;
     try {
-      return (await fileChecksum(target, this.ctx.opts.checksumChoice)).equals(e.checksum);
+      // Reads what is at the name now, never a file that a symlink swapped in since points to;
+      // O_NONBLOCK so that a FIFO swapped in cannot hang the run.
+      fh = await openNoFollow(target, constants.O_RDONLY | constants.O_NONBLOCK);
+      return (await fileChecksum(`/proc/self/fd/${fh.fd}`, this.ctx.opts.checksumChoice)).equals(e.checksum);
     } catch {
       return false;
+    } finally {
+      await fh?.close().catch(() => undefined);
     }
   }
 
@@ -1127,85 +1474,111 @@ export class Receiver {
   /** Picks the transfer mode and basis and builds the signature. */
   private async prepare(out: Outstanding, st: BigIntStats | undefined, fullStrong: boolean): Promise<{ out: Outstanding; sig?: Buffer }> {
     const opts = this.ctx.opts;
-    let basis: string | undefined;
-    let basisSize = 0;
-    if (out.partialPath && !opts.inplace) {
-      const pst = await lstatOrUndefined(out.partialPath).catch(() => undefined);
-      if (pst && isType(pst, constants.S_IFREG)) {
-        basis = out.partialPath;
-        basisSize = Number(pst.size);
-      }
-    }
-    if (basis === undefined && st && isType(st, constants.S_IFREG)) {
-      basis = out.target;
-      basisSize = Number(st.size);
-    }
-    let sig: Buffer | undefined;
-    if (opts.append !== 'no' && basis === out.target && !fullStrong) {
-      out.mode = opts.append === 'verify' ? RequestMode.APPEND_VERIFY : RequestMode.APPEND;
-    } else if (out.mode === RequestMode.WHOLE && fullStrong) {
-      // A redo asked for the whole file.
-    } else if (!opts.wholeFile && basis !== undefined && basisSize > 0) {
-      try {
-        let s: Signature | undefined;
-        if (basisSize <= SMALL_BASIS_BYTES && !opts.inplace) {
-          // One read serves both the signature and, later, the patch.
-          out.basisData = await readFile(basis);
-          s = await this.computeSignature(out.basisData, out.basisData.length, fullStrong);
-        } else {
-          s = (await this.cachedSignature(basis, basisSize, fullStrong)) ?? (await this.computeSignature(basis, basisSize, fullStrong));
+    let basisFrom: 'target' | 'partial' | undefined;
+    let basisStat: BigIntStats | undefined;
+    // One no-follow descriptor of the basis, checked to be a regular file, serves its stat, the
+    // cache lookup and the read for the signature: no path is resolved again in between.
+    let basisFh: FileHandle | undefined;
+    // Only a delta reads its basis (--append takes the lstat; -W and a whole redo need nothing).
+    const deltaPossible = !opts.wholeFile && !(out.mode === RequestMode.WHOLE && fullStrong) && !(opts.append !== 'no' && !fullStrong);
+    try {
+      if (out.partial && !opts.inplace && deltaPossible) {
+        const opened = await this.atPartial(out.partial, false, openRegularForRead).catch(() => undefined);
+        if (opened) {
+          basisFh = opened.fh;
+          basisStat = opened.st;
+          basisFrom = 'partial';
         }
-        sig = s.toBuffer();
-        basisSize = s.fileSize ?? basisSize;
-        out.mode = RequestMode.DELTA;
-      } catch {
-        // An unreadable basis just means a whole-file transfer.
-        out.mode = RequestMode.WHOLE;
-        delete out.basisData;
       }
-    } else {
-      out.mode = RequestMode.WHOLE;
+      if (basisFrom === undefined && st && isType(st, constants.S_IFREG)) {
+        basisFrom = 'target';
+        // An unreadable (or since replaced) file keeps its lstat: --append needs no read, and a
+        // delta without a readable basis goes whole below.
+        basisStat = st;
+        const opened = deltaPossible ? await openRegularForRead(out.target).catch(() => undefined) : undefined;
+        if (opened) {
+          basisFh = opened.fh;
+          basisStat = opened.st;
+        }
+      }
+      let basisSize = basisStat ? Number(basisStat.size) : 0;
+      let sig: Buffer | undefined;
+      if (opts.append !== 'no' && basisFrom === 'target' && !fullStrong) {
+        out.mode = opts.append === 'verify' ? RequestMode.APPEND_VERIFY : RequestMode.APPEND;
+        // The cached signature of the existing part seeds the appended file's entry (no read-back).
+        const cached = basisSize > 0 ? await this.cachedSignature(out.target, basisStat!, false).catch(() => undefined) : undefined;
+        if (cached && cached.strongLen === STRONG_FULL_LEN[cached.strong]) out.fullSig = cached;
+      } else if (out.mode === RequestMode.WHOLE && fullStrong) {
+        // A redo asked for the whole file.
+      } else if (!opts.wholeFile && basisFrom !== undefined && basisSize > 0) {
+        try {
+          if (!basisFh) throw new Error('basis not readable');
+          let full: Signature | undefined;
+          if (basisSize <= SMALL_BASIS_BYTES && !opts.inplace) {
+            // One read serves both the signature and, later, the patch.
+            out.basisData = await basisFh.readFile();
+            full = await this.computeSignature(out.basisData, out.basisData.length);
+          } else {
+            full =
+              (await this.cachedSignature(out.target, basisStat!, fullStrong)) ??
+              (await this.computeSignature(descriptorPath(basisFh.fd), basisSize));
+            // The grid stands for the file as stat'ed before its signature was read or looked up.
+            out.basisStat = basisStat;
+          }
+          const size = full.fileSize ?? basisSize;
+          const strongLen = fullStrong ? STRONG_FULL_LEN[opts.checksumChoice] : syncStrongLen(size, full.blockLen, opts.checksumChoice);
+          // Full-length hashes are kept for the patch; the wire gets them cut to the sync length.
+          if (full.strongLen === STRONG_FULL_LEN[full.strong]) out.fullSig = full;
+          sig = truncateStrong(full, Math.min(strongLen, full.strongLen)).toBuffer();
+          basisSize = size;
+          out.mode = RequestMode.DELTA;
+        } catch {
+          // An unreadable basis just means a whole-file transfer.
+          out.mode = RequestMode.WHOLE;
+          delete out.basisData;
+          delete out.fullSig;
+          delete out.basisStat;
+        }
+      } else {
+        out.mode = RequestMode.WHOLE;
+      }
+      if (out.mode === RequestMode.DELTA) out.basisFrom = basisFrom;
+      out.basisSize = out.mode === RequestMode.WHOLE ? 0 : basisSize;
+      // The window counts a kept basis too: it stays in memory until its file is done.
+      out.sigBytes = (sig?.length ?? 0) + (out.basisData?.length ?? 0) + (out.fullSig?.blocks.length ?? 0);
+      return sig ? { out, sig } : { out };
+    } finally {
+      // The patch opens the basis again and checks it is still this file (checkBasisIdentity):
+      // holding a descriptor per outstanding request could run into the descriptor limit.
+      await basisFh?.close().catch(() => undefined);
     }
-    if (out.mode === RequestMode.DELTA) out.basis = basis;
-    out.basisSize = out.mode === RequestMode.WHOLE ? 0 : basisSize;
-    // The window counts a kept basis too: it stays in memory until its file is done.
-    out.sigBytes = (sig?.length ?? 0) + (out.basisData?.length ?? 0);
-    return sig ? { out, sig } : { out };
   }
 
-  private computeSignature(basis: string | Buffer, size: number, fullStrong: boolean): Promise<Signature> {
+  /** The basis signature with full-length strong sums (the same hashing; cut for the wire later). */
+  private computeSignature(basis: string | Buffer, size: number): Promise<Signature> {
     const opts = this.ctx.opts;
     const blockLen = opts.blockSize || defaultBlockLen('deltasync', size);
-    return signature(basis, {
-      blockLen,
-      strong: opts.checksumChoice,
-      strongLen: fullStrong ? STRONG_FULL_LEN[opts.checksumChoice] : syncStrongLen(size, blockLen, opts.checksumChoice),
-    });
+    return signature(basis, { blockLen, strong: opts.checksumChoice, strongLen: STRONG_FULL_LEN[opts.checksumChoice] });
   }
 
   /**
-   * The basis signature from the signature cache (no read of the basis), its strong sums cut
-   * to the sync length: strong sums are prefixes of the block hash, so a shorter one is exactly
-   * what computing it would give.
+   * The basis signature from the signature cache (no read of the basis), as stored: the caller
+   * cuts its strong sums to the sync length (strong sums are prefixes of the block hash, so a
+   * shorter one is exactly what computing it would give).
    */
-  private async cachedSignature(basis: string, size: number, fullStrong: boolean): Promise<Signature | undefined> {
+  private async cachedSignature(basis: string, stats: BigIntStats, fullStrong: boolean): Promise<Signature | undefined> {
     const opts = this.ctx.opts;
+    const size = Number(stats.size);
     // A redo (fullStrong) follows a failed verification: read the basis itself.
     if (!this.cache || fullStrong || size < SIG_CACHE_MIN_BYTES || opts.blockSize) return undefined;
+    // Keyed on the identity of the file as opened (`stats`): the cache never stats a path itself.
     const cached = await this.cache
-      .lookup(basis, { format: 'deltasync', strong: opts.checksumChoice, rolling: 'ds64' }, { similar: true })
+      .lookup(basis, { format: 'deltasync', strong: opts.checksumChoice, rolling: 'ds64' }, { similar: true, stats })
       .catch(() => undefined);
     if (!cached || cached.fileSize !== size) return undefined;
-    const want = fullStrong ? STRONG_FULL_LEN[opts.checksumChoice] : syncStrongLen(size, cached.blockLen, opts.checksumChoice);
-    if (cached.strongLen < want) return undefined;
+    if (cached.strongLen < syncStrongLen(size, cached.blockLen, opts.checksumChoice)) return undefined;
     this.summary.sigCacheHits++;
-    if (cached.strongLen === want) return cached;
-    const weak = cached.entrySize - cached.strongLen;
-    const blocks = Buffer.allocUnsafe(cached.blockCount * (weak + want));
-    for (let k = 0; k < cached.blockCount; k++) {
-      cached.blocks.copy(blocks, k * (weak + want), k * cached.entrySize, k * cached.entrySize + weak + want);
-    }
-    return new Signature({ ...cached.params, strongLen: want, fileSize: size, blocks });
+    return cached;
   }
 
   /** Sends prepared requests in order, within the window of outstanding files and signature bytes. */
@@ -1234,8 +1607,14 @@ export class Receiver {
 
   private async requestRedo(r: Redo): Promise<void> {
     const e = this.entries[r.index]!;
-    const target = this.targetOf(e);
-    const st = await lstatOrUndefined(target);
+    const place = await this.placeOf(e);
+    try {
+      await this.holdDirectory(r.index, place.dir);
+    } finally {
+      place.dir.release();
+    }
+    const target = place.target;
+    const st = await lstatAt(target);
     const out: Outstanding = {
       index: r.index,
       mode: r.mode === RequestMode.DELTA ? RequestMode.DELTA : RequestMode.WHOLE,
@@ -1247,7 +1626,7 @@ export class Receiver {
       sigBytes: 0,
     };
     if (st) out.existingMode = Number(st.mode);
-    if (this.ctx.opts.partialDir) out.partialPath = this.partialPathOf(target);
+    if (this.ctx.opts.partialDir) out.partial = this.partialSpotOf(place);
     if (out.mode === RequestMode.WHOLE) {
       await this.request(out, undefined, true);
     } else {
@@ -1265,35 +1644,52 @@ export class Receiver {
       return;
     }
     const partialName = this.ctx.opts.partialDir && !isAbsolute(this.ctx.opts.partialDir) ? this.ctx.opts.partialDir.split('/')[0] : undefined;
+    const tree = this.tree;
+    if (!tree) return;
     for (const index of this.dirIndexes) {
       this.checkFailed();
       const e = this.entries[index]!;
       if (!e.listed || this.newDirs.has(e.path)) continue;
-      const dir = this.targetOf(e);
+      let dir: DirHandle;
       let names: string[];
       try {
-        names = await readdir(dir);
+        dir = await tree.dir(e.path);
       } catch (err) {
-        this.error(ioError(err, dir, 'read directory').message, e.path);
+        this.error(ioError(err, this.shownOf(e), 'read directory').message, e.path);
         continue;
       }
-      names.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-      const listed = this.children.get(e.path);
-      for (const name of names) {
-        if (listed?.has(name) || name === partialName) continue;
-        const rel = e.path === '.' ? name : `${e.path}/${name}`;
-        await this.deleteTree(join(dir, name), rel);
+      try {
+        try {
+          names = await readdirAt(dir.at('.'));
+        } catch (err) {
+          this.error(ioError(err, dir.shown(), 'read directory').message, e.path);
+          continue;
+        }
+        names.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+        const listed = this.children.get(e.path);
+        for (const name of names) {
+          if (listed?.has(name) || name === partialName) continue;
+          const rel = e.path === '.' ? name : `${e.path}/${name}`;
+          await this.deleteTree(dir, name, rel);
+        }
+      } finally {
+        dir.release();
       }
     }
   }
 
-  /** Deletes a path (contents first), reporting each item; protected names stay. */
-  private async deleteTree(path: string, rel: string): Promise<boolean> {
+  /**
+   * Deletes `name` in `parent` (contents first, each directory through its own no-follow
+   * handle), reporting each item; protected names stay.
+   */
+  private async deleteTree(parent: DirHandle, name: string, rel: string): Promise<boolean> {
+    const path = parent.at(name);
+    const shown = parent.shown(name);
     let st: BigIntStats | undefined;
     try {
-      st = await lstatOrUndefined(path);
+      st = await lstatAt(path);
     } catch (err) {
-      this.error(ioError(err, path, 'stat').message, rel);
+      this.error(ioError(err, shown, 'stat').message, rel);
       return false;
     }
     if (!st) return true;
@@ -1302,23 +1698,34 @@ export class Receiver {
     const type: ItemType = isDir ? 'd' : isType(st, constants.S_IFLNK) ? 'L' : isType(st, constants.S_IFREG) ? 'f' : 'S';
     let emptied = true;
     if (isDir) {
+      let dir: DirHandle | undefined;
       let names: string[] = [];
       try {
-        names = await readdir(path);
+        dir = await this.tree!.dir(rel);
+        names = await readdirAt(dir.at('.'));
       } catch (err) {
-        this.error(ioError(err, path, 'read directory').message, rel);
+        dir?.release();
+        this.error(ioError(err, shown, 'read directory').message, rel);
         return false;
       }
-      names.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-      for (const name of names) emptied = (await this.deleteTree(join(path, name), `${rel}/${name}`)) && emptied;
+      try {
+        names.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+        for (const child of names) emptied = (await this.deleteTree(dir, child, `${rel}/${child}`)) && emptied;
+      } finally {
+        dir.release();
+      }
       if (!emptied) return false;
     }
     if (!this.ctx.opts.dryRun) {
       try {
-        if (isDir) await rmdir(path);
-        else await unlink(path);
+        if (isDir) {
+          await rmdirAt(path);
+          this.tree!.forget(rel);
+        } else {
+          await unlinkAt(path);
+        }
       } catch (err) {
-        this.error(ioError(err, path, 'delete').message, rel);
+        this.error(ioError(err, shown, 'delete').message, rel);
         return false;
       }
     }
@@ -1334,21 +1741,25 @@ export class Receiver {
     for (let k = this.dirIndexes.length - 1; k >= 0; k--) {
       const index = this.dirIndexes[k]!;
       const e = this.entries[index]!;
-      const target = this.targetOf(e);
+      let place: Place | undefined;
       try {
-        const st = await lstatOrUndefined(target);
+        place = await this.placeOf(e);
+        const target = place.target;
+        const st = await lstatAt(target);
         if (!st || !isType(st, constants.S_IFDIR)) continue;
         const createdPerms = this.createdDirPerms.get(index);
         const diff = diffAttrs(e, st, opts);
         if (createdPerms !== undefined && (Number(st.mode) & 0o7777) !== createdPerms) {
-          await chmod(target, createdPerms);
+          await chmodNoFollow(target, createdPerms);
           diff.perms = false;
         }
         diff.owner = false;
         diff.group = false;
         if (diff.perms || diff.time) await applyToPath(target, e, diff);
       } catch (err) {
-        this.error(ioError(err, target, 'set attributes of').message, e.path);
+        this.error(ioError(err, this.shownOf(e), 'set attributes of').message, e.path);
+      } finally {
+        place?.dir.release();
       }
     }
   }
