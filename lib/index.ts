@@ -4,6 +4,7 @@ export type { ErrorCode, DeltaSyncErrorOptions } from './errors.js';
 export type { Format, SignatureOptions, SignatureParams, RollingKind, StrongKind } from './params.js';
 export { Signature, signature, createSignatureStream, signatureFile } from './signature.js';
 export type { Input, SignatureInit } from './signature.js';
+export type { AtomicFileOptions } from './io.js';
 export { delta, createDeltaStream, deltaFile } from './delta.js';
 export type { DeltaStats, DeltaResult } from './delta.js';
 export { patch, createPatchStream, patchFile } from './patch.js';

@@ -7,7 +7,7 @@ import { DeltaSyncError } from './errors.js';
 import { AutoDeltaDecoder } from './format/detect.js';
 import type { DeltaOp } from './format/ops.js';
 import { CHUNK_SIZE, FileRangeReader, InputSource, writeAtomically } from './io.js';
-import type { Input } from './io.js';
+import type { AtomicFileOptions, Input } from './io.js';
 import { native } from './native.js';
 import type { NativeHasher, StrongKind } from './native.js';
 import { BlockDigest } from './format/deltasync.js';
@@ -482,9 +482,10 @@ export function createPatchStream(basis: Basis): Transform & { readonly stats: P
 
 /**
  * Applies `delta` to `basis` into `outPath`: written to a temp file beside it, verified,
- * fsynced and renamed; on any error nothing is left behind. `outPath` may be the basis itself.
+ * fsynced (unless `options.fsync` is false) and renamed; on any error nothing is left behind.
+ * `outPath` may be the basis itself.
  */
-export async function patchFile(basis: Basis, delta: Input, outPath: string): Promise<PatchStats> {
+export async function patchFile(basis: Basis, delta: Input, outPath: string, options?: AtomicFileOptions): Promise<PatchStats> {
   checkBasis(basis);
   if (typeof outPath !== 'string') throw new DeltaSyncError('ERR_USAGE', 'patchFile needs an output path');
   const src = await InputSource.open(delta, 'delta');
@@ -498,7 +499,7 @@ export async function patchFile(basis: Basis, delta: Input, outPath: string): Pr
       } finally {
         await engine.close();
       }
-    });
+    }, options);
   } finally {
     await src.close();
   }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the test suite once more against an addon built with AddressSanitizer and
 # UndefinedBehaviorSanitizer (issue 6: no out-of-bounds access, no use after free, no UB in
-# the native code, under every test the suite has).
+# the native code, under every test of the suite that loads it).
 #
 #   bash scripts/sanitize-test.sh [LOG]      (exit status: vitest's)
 #
@@ -24,11 +24,13 @@ export LD_PRELOAD
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export DELTASYNC_PREBUILD="$PWD/build-asan"
-# The libFuzzer harnesses are ASan builds already; a short run here checks they still start.
-export DELTASYNC_FUZZ_SECONDS="${DELTASYNC_SANITIZE_FUZZ_SECONDS:-5}"
 
+# Two files are left out, because they do not run our addon in this node: the libFuzzer
+# harnesses are clang ASan programs of their own (gcc's preloaded runtime clashes with theirs;
+# the main run runs them), and the package check loads the tarball's prebuilds, including the
+# arm64 one under qemu, where an x86-64 libasan cannot be preloaded.
 set +e
-npx vitest run </dev/null 2>&1 | tee "$log"
+npx vitest run --exclude test/fuzz.test.ts --exclude test/package.test.ts </dev/null 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 # A sanitizer report aborts the process; make sure one that slipped past a test still fails.

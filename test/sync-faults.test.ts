@@ -223,8 +223,9 @@ async function pushAndKill(
   const pid = serverPid();
   if (pid !== undefined) await waitGone(pid, 'the receiver');
   if (victim === 'receiver' && midRun && clientCode === 0) {
-    // The receiver may have been killed after it sent its last words: then the run is complete.
-    expect(stderr).toBe('');
+    // The receiver may have been killed after it sent its last words: then the run is complete
+    // and deltasync reports nothing; only the remote shell's own note of the kill may appear.
+    expect(stderr.replace(/^remote: Killed\n/m, '')).toBe('');
   }
   return { midRun, clientCode };
 }

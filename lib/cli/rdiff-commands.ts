@@ -406,31 +406,13 @@ async function runPatch(args: ParsedArgs): Promise<number> {
     throw usage('patch', `BASIS ${basis} is not a regular file (patch reads it at random offsets)`);
   }
   if (deltaPath !== '-') await inputStat(deltaPath);
-  const { PatchEngine, createPatchStream } = await import('../patch.js');
+  const { patchFile, createPatchStream } = await import('../patch.js');
 
   const deltaInput = deltaPath === '-' ? process.stdin : deltaPath;
   let stats: PatchStats;
   if (output !== undefined) {
     // The core's patchFile, with the CLI's commit options.
-    const src = await InputSource.open(deltaInput, deltaPath === '-' ? 'stdin' : deltaPath);
-    try {
-      stats = await writeAtomically(
-        output,
-        async (file) => {
-          const engine = new PatchEngine(basis, (data) => file.write(data));
-          try {
-            await engine.open();
-            for await (const chunk of src.chunks()) await engine.write(chunk);
-            return await engine.finish();
-          } finally {
-            await engine.close();
-          }
-        },
-        outputOptions(args),
-      );
-    } finally {
-      await src.close();
-    }
+    stats = await patchFile(basis, deltaInput, output, outputOptions(args));
   } else {
     // Bytes reach stdout before the end-of-delta hash check; a mismatch still fails the run.
     const patchStream = createPatchStream(basis);

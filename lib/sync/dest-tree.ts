@@ -188,7 +188,15 @@ export class DestTree {
       this.trim();
       return d;
     }
-    const d = await pending;
+    let d: OpenDir;
+    try {
+      d = await pending;
+    } catch {
+      // Someone else's open, started before the directory existed (a look-ahead racing the
+      // mkdir of the directory): its failure says nothing about now. Open afresh; a failure of
+      // our own open is then reported.
+      return this.openDir(rel);
+    }
     // Closed or replaced since it was opened (it was not pinned for us meanwhile): open again.
     if (d.stale || this.byFd.get(d.fd) !== d) return this.openDir(rel);
     d.pins++;
