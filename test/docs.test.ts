@@ -1,11 +1,11 @@
 // The committed API reference (docs/api, markdown from TSDoc) must match the sources: a TSDoc
 // comment or an export changed without `npm run docs` fails here. typedoc regenerates into a
 // temporary directory with the project's typedoc.json; the two trees are compared file by file.
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { run } from './helpers/run.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -29,21 +29,15 @@ describe('docs/api (typedoc)', () => {
   let fresh = '';
   let work = '';
 
-  beforeAll(() => {
+  // Spawned without blocking the worker: typedoc takes tens of seconds on a loaded machine,
+  // and a blocked worker misses vitest's RPC deadline ("Timeout calling onTaskUpdate").
+  beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'deltasync-docs-'));
     fresh = join(work, 'api');
-    try {
-      execFileSync(process.execPath, [join(root, 'node_modules', 'typedoc', 'bin', 'typedoc'), '--out', fresh], {
-        cwd: root,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        encoding: 'utf8',
-      });
-    } catch (err) {
-      // typedoc reports type errors on stdout; show them rather than just "exit 1".
-      const e = err as { stdout?: string; stderr?: string };
-      throw new Error(`typedoc failed:\n${e.stdout ?? ''}${e.stderr ?? ''}`);
-    }
-  });
+    const r = await run(process.execPath, [join(root, 'node_modules', 'typedoc', 'bin', 'typedoc'), '--out', fresh], { cwd: root });
+    // typedoc reports type errors on stdout; show them rather than just "exit 1".
+    if (r.error || r.status !== 0) throw new Error(`typedoc failed:\n${r.stdout}${r.stderr}${r.error ? String(r.error) : ''}`);
+  }, 300_000);
   afterAll(() => {
     if (work) rmSync(work, { recursive: true, force: true });
   });

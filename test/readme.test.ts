@@ -3,7 +3,7 @@
 // (`deltasync` resolves to dist/ through package.json "exports", as it would for a user). The
 // examples write under os.tmpdir(); TMPDIR points at a directory of this test so their results
 // can be checked independently of what they print.
-import { spawnSync } from 'node:child_process';
+import { run } from './helpers/run.js';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -27,14 +27,15 @@ afterEach(() => {
 });
 
 /** Runs examples/NAME with TMPDIR set to a fresh directory; returns stdout lines and that directory. */
-function runExample(name: string): { lines: string[]; tmp: string } {
+async function runExample(name: string): Promise<{ lines: string[]; tmp: string }> {
   tmp = mkdtempSync(join(tmpdir(), 'deltasync-readme-'));
-  const r = spawnSync(process.execPath, [join(examplesDir, name)], {
+  // Spawned without blocking the worker (see test/helpers/run.ts).
+  const r = await run(process.execPath, [join(examplesDir, name)], {
     cwd: tmp,
     env: { ...process.env, TMPDIR: tmp },
-    encoding: 'utf8',
     timeout: 60_000,
   });
+  expect(r.error, `${name}`).toBeUndefined();
   expect(r.stderr, `${name} stderr`).toBe('');
   expect(r.status, `${name} exit status`).toBe(0);
   return { lines: r.stdout.trimEnd().split('\n'), tmp };
@@ -104,8 +105,8 @@ describe('README examples', () => {
     expect(existsSync(join(root, 'dist', 'lib', 'index.js')), 'dist/ built (npm run build:ts)').toBe(true);
   });
 
-  it('buffers.mjs: rebuilds the new data from a small delta', () => {
-    const { lines } = runExample('buffers.mjs');
+  it('buffers.mjs: rebuilds the new data from a small delta', async () => {
+    const { lines } = await runExample('buffers.mjs');
     const newLength = 45 * 2000 + 'NEW TEXT'.length;
     expect(lines[0]).toMatch(new RegExp(`for a ${newLength}-byte file$`));
     expect(numberAfter(lines[0], /delta (\d+) bytes/)).toBeLessThan(newLength / 20);
@@ -116,8 +117,8 @@ describe('README examples', () => {
     expect(lines[2]).toBe('rebuilt equals new: true');
   });
 
-  it('files.mjs: the rebuilt file equals the new one', () => {
-    const { lines, tmp: dir } = runExample('files.mjs');
+  it('files.mjs: the rebuilt file equals the new one', async () => {
+    const { lines, tmp: dir } = await runExample('files.mjs');
     const work = exampleDir(dir);
     const newFile = readFileSync(join(work, 'new.bin'));
     expect(readFileSync(join(work, 'rebuilt.bin')).equals(newFile)).toBe(true);
@@ -130,8 +131,8 @@ describe('README examples', () => {
     expect(readdirSync(work).sort()).toEqual(['new.bin', 'new.delta', 'old.bin', 'old.sig', 'rebuilt.bin']);
   });
 
-  it('streams.mjs: the patched stream equals the new file', () => {
-    const { lines, tmp: dir } = runExample('streams.mjs');
+  it('streams.mjs: the patched stream equals the new file', async () => {
+    const { lines, tmp: dir } = await runExample('streams.mjs');
     const work = exampleDir(dir);
     const newFile = readFileSync(join(work, 'new.bin'));
     expect(newFile.subarray(0, 8).toString()).toBe('changed!');
@@ -140,8 +141,8 @@ describe('README examples', () => {
     expect(numberAfter(lines[1], /patch: (\d+) bytes/)).toBe(2 * 1024 * 1024);
   });
 
-  it('sync-progress.mjs: the destination equals the source, the second run sends only the change', () => {
-    const { lines, tmp: dir } = runExample('sync-progress.mjs');
+  it('sync-progress.mjs: the destination equals the source, the second run sends only the change', async () => {
+    const { lines, tmp: dir } = await runExample('sync-progress.mjs');
     const work = exampleDir(dir);
     const src = treeContents(join(work, 'src'));
     const dest = treeContents(join(work, 'dest'));
@@ -158,8 +159,8 @@ describe('README examples', () => {
     expect(literal + numberAfter(second, /(\d+) matched/)).toBe(bigSize);
   });
 
-  it('errors.mjs: typed errors with stable codes', () => {
-    const { lines } = runExample('errors.mjs');
+  it('errors.mjs: typed errors with stable codes', async () => {
+    const { lines } = await runExample('errors.mjs');
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatch(/^ERR_BAD_MAGIC \(exit 2\): /);
     expect(lines[1]).toMatch(/^ERR_IO \(exit 11\): .*\/nonexistent\/file/);
