@@ -819,8 +819,8 @@ export class Receiver {
     this.wake.notify();
   }
 
-  /** Closes and removes the temp file of a failed file (in place: the file stays as written). */
-  private async discard(job: Job): Promise<void> {
+  /** Closes a job's patch engine, basis and output; errors on close no longer matter here. */
+  private async closeJobFiles(job: Job): Promise<void> {
     await job.engine?.close().catch(() => undefined);
     // Open when the job failed before its patch engine took the basis over.
     await job.basisFh?.close().catch(() => undefined);
@@ -828,6 +828,11 @@ export class Receiver {
     const fh = job.fh;
     job.fh = undefined;
     await fh?.close().catch(() => undefined);
+  }
+
+  /** Closes and removes the temp file of a failed file (in place: the file stays as written). */
+  private async discard(job: Job): Promise<void> {
+    await this.closeJobFiles(job);
     if (job.tempPath) await unlinkAt(job.tempPath).catch(() => undefined);
     job.tempPath = undefined;
   }
@@ -843,12 +848,7 @@ export class Receiver {
     await Promise.all(jobs.map((j) => j.chain.catch(() => undefined)));
     for (const job of jobs) {
       if (job.done || job.settled) continue;
-      await job.engine?.close().catch(() => undefined);
-      await job.basisFh?.close().catch(() => undefined);
-      job.basisFh = undefined;
-      const fh = job.fh;
-      job.fh = undefined;
-      await fh?.close().catch(() => undefined);
+      await this.closeJobFiles(job);
       const temp = job.tempPath;
       if (!temp) continue;
       if (keepPartial && job.written > 0) {
