@@ -318,6 +318,8 @@ describe('FLIST decoding (native decodeFileList)', () => {
     refuse(batch(entryBytes(Buffer.from('a/'))), /unsafe path/);
     refuse(batch(entryBytes(Buffer.from('a\0b'))), /unsafe path "a\\u0000b"/);
     refuse(batch(entryBytes(Buffer.alloc(0))), 'protocol error: FLIST entry has an unsafe path ""');
+    // `$$` and `$&` are replacement patterns of String.replace: the path must come out as sent.
+    refuse(batch(entryBytes(Buffer.from('/x/$$/$&'))), 'protocol error: FLIST entry has an unsafe path "/x/$$/$&"');
     // "dir/" + ".." through the shared prefix.
     refuse(batch(entryBytes(Buffer.from('..'), { shared: 4 })), /unsafe path "dir\/.."/, Buffer.from('dir/x'));
     refuse(batch(entryBytes(Buffer.from('x'), { shared: 6 })), /shares more bytes than the previous path has/, Buffer.from('dir/x'));

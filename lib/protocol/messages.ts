@@ -152,7 +152,8 @@ export function decodeFileEntries(payload: Buffer, prev: { path: Buffer }): File
   const r = native.decodeFileList(payload, prev.path);
   if (r.error !== undefined) {
     const path = 'path' in r && r.path !== undefined ? JSON.stringify(r.path.toString('utf8')) : '';
-    throw protocolError(r.error.replace('{path}', path));
+    // A function, not a string: a path holding `$&` or `$$` must not act as a replacement pattern.
+    throw protocolError(r.error.replace('{path}', () => path));
   }
   const { fields, paths } = r;
   const count = fields.length / ENTRY_FIELDS;
