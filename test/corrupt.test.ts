@@ -127,9 +127,13 @@ describe('random byte flips', () => {
         }
         if (code !== 'ok') continue;
         parsed++;
-        // A damaged rdiff signature only loses matches: the result must still be exact.
+        // An rdiff signature has no checksum, so a flip that still parses either only loses
+        // matches (the result is exact) or re-strides the entries (a changed strong length),
+        // and then the delta names blocks the basis does not have: patch must refuse that.
         const { delta: d } = await delta(Signature.parse(bad), next);
-        expect((await patch(basis, d)).output.equals(next)).toBe(true);
+        const { code: patched, output } = await patchResult(basis, d);
+        if (patched === 'ok') expect(output!.equals(next)).toBe(true);
+        else expect(patched).toBe('ERR_CORRUPT');
       }
       if (format === 'rdiff') expect(parsed).toBeGreaterThan(0);
     });
@@ -162,6 +166,21 @@ describe('random byte flips', () => {
       }
     });
   }
+
+  it('an rdiff signature whose strong length was damaged gives a delta patch refuses, never a wrong file', async () => {
+    const { sig } = artifacts.rdiff;
+    // 79 entries of 4 + 32 bytes; 2844 bytes also split into entries of 4 + 8: entry 3j then
+    // carries block j's weak sum and strong prefix, so block 26 matches as "block 78" (past the end).
+    const bad = flip(sig, 11, 32 ^ 8);
+    const parsed = Signature.parse(bad);
+    expect(parsed.strongLen).toBe(8);
+    const { delta: d } = await delta(parsed, next);
+    const { code } = await patchResult(basis, d);
+    expect(code).toBe('ERR_CORRUPT');
+    const out = join(dir, 'restrided');
+    expect(await outcome(patchFile(basis, d, out))).toBe('ERR_CORRUPT');
+    expect(existsSync(out)).toBe(false);
+  });
 
   it('a corrupted literal in a deltasync delta is detected, not written', async () => {
     const { delta: d } = artifacts.deltasync;
