@@ -11,6 +11,7 @@ import { native } from './native.js';
 import type { MatchResult, NativeMatcher } from './native.js';
 import { MAX_FILE_SIZE } from './params.js';
 import { Signature } from './signature.js';
+import { SparseSignature } from './sparse-signature.js';
 
 /** Counters of one delta. */
 export interface DeltaStats {
@@ -62,7 +63,7 @@ export class DeltaEngine {
   private finished = false;
 
   /** `resultSize`: size of the new data when known up front (recorded by the deltasync format). */
-  constructor(readonly sig: Signature, readonly resultSize?: number, options: DeltaEngineOptions = {}) {
+  constructor(readonly sig: Signature | SparseSignature, readonly resultSize?: number, options: DeltaEngineOptions = {}) {
     this.encoder = createDeltaEncoder(sig.format);
     this.encoder.header(resultSize, { strong: sig.strong, blockLen: sig.blockLen });
     // An empty basis has nothing to match: everything is literal.
@@ -76,6 +77,7 @@ export class DeltaEngine {
         blockCount: sig.blockCount,
         lastBlockLen: sig.lastBlockLen,
         inPlace: options.inPlace === true,
+        ...(sig instanceof SparseSignature ? { anchorStride: sig.stride, checks: sig.checks, checkLen: sig.checkLen } : {}),
       });
     }
     if (sig.format === 'deltasync') this.digest = new BlockDigest(sig.strong, sig.blockLen);

@@ -85,6 +85,13 @@ export interface NativeAddon {
       lastBlockLen: number;
       /** --inplace receiver: accept a block only at a stream offset ≤ its basis offset. */
       inPlace?: boolean;
+      /**
+       * Sparse signature (lib/sparse-signature.ts): `blocks` holds the anchor entries only (every
+       * anchorStride-th block and the last), `checks` checkLen bytes for every block.
+       */
+      anchorStride?: number;
+      checks?: Uint8Array;
+      checkLen?: number;
     },
   ) => NativeMatcher;
   Hasher: new (kind: StrongKind) => NativeHasher;

@@ -245,13 +245,33 @@ class MatcherWrap : public Napi::ObjectWrap<MatcherWrap> {
     const Napi::Uint8Array blocks = blocks_value.As<Napi::Uint8Array>();
     const uint64_t count = parse_count(env, o, "blockCount", uint64_t{1} << 31);
     const uint64_t last_len = parse_count(env, o, "lastBlockLen", params.block_len);
-    if (blocks.ByteLength() != count * params.entry_size()) {
+    // Sparse signatures: anchor entries only in `blocks`, a check of checkLen bytes per block.
+    ds::SparseLayout sparse;
+    const bool is_sparse = !o.Get("anchorStride").IsUndefined();
+    if (is_sparse) {
+      sparse.stride = parse_count(env, o, "anchorStride", 1u << 16);
+      sparse.check_len = parse_count(env, o, "checkLen", params.strong_len);
+      if (sparse.stride < 2 || sparse.check_len < 1 || count == 0) {
+        throw Napi::RangeError::New(env, "a sparse matcher needs anchorStride >= 2, checkLen >= 1 and blocks");
+      }
+      const Napi::Value checks_value = o.Get("checks");
+      if (!checks_value.IsTypedArray() || checks_value.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+        throw Napi::TypeError::New(env, "checks must be a Buffer or Uint8Array");
+      }
+      const Napi::Uint8Array checks = checks_value.As<Napi::Uint8Array>();
+      if (checks.ByteLength() != count * sparse.check_len) {
+        throw Napi::RangeError::New(env, "checks length does not match blockCount checks");
+      }
+      sparse.checks = checks.Data();  // copied by the matcher
+    }
+    const uint64_t entries = is_sparse ? ds::sparse_anchor_count(count, sparse.stride) : count;
+    if (blocks.ByteLength() != entries * params.entry_size()) {
       throw Napi::RangeError::New(env, "blocks length does not match blockCount entries");
     }
     const Napi::Value in_place = o.Get("inPlace");
     if (!in_place.IsUndefined() && !in_place.IsBoolean()) throw Napi::TypeError::New(env, "inPlace must be a boolean");
     matcher_ = std::make_unique<ds::Matcher>(params, blocks.Data(), count, last_len,
-                                             in_place.IsBoolean() && in_place.As<Napi::Boolean>().Value());
+                                             in_place.IsBoolean() && in_place.As<Napi::Boolean>().Value(), sparse);
   }
 
  private:

@@ -6,9 +6,9 @@
 namespace ds {
 
 Matcher::Matcher(const BlockParams& params, const uint8_t* entries, size_t count, size_t last_block_len,
-                 bool in_place)
+                 bool in_place, const SparseLayout& sparse)
     : params_(params),
-      index_(params, entries, count, last_block_len),
+      index_(params, entries, sparse.stride > 1 ? sparse_anchor_count(count, sparse.stride) : count, last_block_len),
       count_(count),
       last_block_len_(last_block_len),
       search_(search_for(simd_level())),
@@ -16,24 +16,90 @@ Matcher::Matcher(const BlockParams& params, const uint8_t* entries, size_t count
   carry_.reserve(params.block_len);
   digest_len_ = strong_full_len(params.strong);
   in_place_ = in_place;
+  if (sparse.stride > 1) {
+    stride_ = sparse.stride;
+    check_len_ = sparse.check_len;
+    checks_.assign(sparse.checks, sparse.checks + count * check_len_);
+  } else {
+    dense_continue_ = params.strong_len >= kMinContinueStrongLen;
+  }
+}
+
+bool Matcher::continues(size_t block, const uint8_t* digest) const {
+  if (stride_ > 1) return std::memcmp(checks_.data() + block * check_len_, digest, check_len_) == 0;
+  return index_.strong_equals(block, digest);
+}
+
+bool Matcher::try_continue(const uint8_t* p, uint64_t at) {
+  if (!cont_) return false;
+  cont_ = false;
+  if (!placeable(cont_block_, at)) return false;
+  uint8_t digest[kMaxStrongLen];
+  strong_sum(params_.strong, p, params_.block_len, digest);
+  ++stats_.strong_calcs;
+  if (!continues(cont_block_, digest)) return false;
+  ++stats_.strong_hits;
+  std::memcpy(match_digest_, digest, digest_len_);
+  return true;
+}
+
+size_t Matcher::extend_back(size_t block, const uint8_t* p, size_t lit, size_t i, uint64_t base) {
+  back_digests_.clear();
+  if (stride_ == 1) return i;
+  const size_t n = params_.block_len;
+  size_t start = i;
+  uint8_t digest[kMaxStrongLen];
+  while (block > 0 && start >= lit + n && placeable(block - 1, base + start - n)) {
+    strong_sum(params_.strong, p + start - n, n, digest);
+    ++stats_.strong_calcs;
+    if (!continues(block - 1, digest)) break;
+    ++stats_.strong_hits;
+    back_digests_.insert(back_digests_.begin(), digest, digest + digest_len_);
+    start -= n;
+    --block;
+  }
+  return start;
+}
+
+void Matcher::emit_match(size_t block, const uint8_t* p, size_t lit, size_t i, uint64_t base, MatchOutput* out) {
+  const size_t n = params_.block_len;
+  const size_t start = extend_back(block, p, lit, i, base);
+  emit_literal(p + lit, start - lit, out);
+  if (start < i) {
+    uint8_t anchor_digest[kMaxStrongLen];
+    std::memcpy(anchor_digest, match_digest_, digest_len_);
+    const size_t first = block - (i - start) / n;
+    for (size_t b = first, k = 0; b < block; ++b, k += digest_len_) {
+      std::memcpy(match_digest_, back_digests_.data() + k, digest_len_);
+      emit_copy(b, n, out);
+    }
+    std::memcpy(match_digest_, anchor_digest, digest_len_);
+  }
+  emit_copy(block, n, out);
 }
 
 void Matcher::set_next(size_t block) {
   const bool short_last = block + 1 == count_ && last_block_len_ > 0 && last_block_len_ < params_.block_len;
-  has_next_ = block < count_ && !short_last && !index_.excluded(block);
+  const int64_t id = block < count_ ? id_of(block) : -1;
+  has_next_ = id >= 0 && !short_last && !index_.excluded(static_cast<size_t>(id));
   if (has_next_) {
     next_block_ = block;
-    next_weak_ = index_.weak(block);
+    next_id_ = static_cast<size_t>(id);
+    next_weak_ = index_.weak(next_id_);
   }
+  // A sparse signature's checks are all it has for most blocks; a dense one continues on the
+  // strong sum alone only when that is long enough (dense_continue_).
+  cont_ = block < count_ && !short_last && (stride_ > 1 || (dense_continue_ && !index_.excluded(block)));
+  cont_block_ = block;
 }
 
-bool Matcher::strong_matches(size_t block, const uint8_t* p, size_t len, uint8_t* digest, bool* have_digest) {
+bool Matcher::strong_matches(size_t id, const uint8_t* p, size_t len, uint8_t* digest, bool* have_digest) {
   if (!*have_digest) {
     strong_sum(params_.strong, p, len, digest);
     *have_digest = true;
     ++stats_.strong_calcs;
   }
-  return index_.strong_equals(block, digest);
+  return index_.strong_equals(id, digest);
 }
 
 int64_t Matcher::find(uint64_t weak, const uint8_t* p, size_t len, uint64_t at) {
@@ -43,19 +109,19 @@ int64_t Matcher::find(uint64_t weak, const uint8_t* p, size_t len, uint64_t at) 
   int64_t found = -1;
   if (has_next_ && weak == next_weak_ && placeable(next_block_, at)) {
     weak_hit = true;
-    if (strong_matches(next_block_, p, len, digest, &have_digest)) found = static_cast<int64_t>(next_block_);
+    if (strong_matches(next_id_, p, len, digest, &have_digest)) found = static_cast<int64_t>(next_block_);
   }
   if (found < 0 && index_.maybe(weak)) {
     size_t tried = 0;
     for (const uint32_t* it = index_.bucket_begin(weak), *end = index_.bucket_end(weak); it != end; ++it) {
-      if (index_.weak(*it) != weak || index_.excluded(*it) || !placeable(*it, at)) continue;
+      if (index_.weak(*it) != weak || index_.excluded(*it) || !placeable(block_of(*it), at)) continue;
       weak_hit = true;
       if (++tried > kCandidateCap) {
         ++stats_.chain_capped;
         break;
       }
       if (strong_matches(*it, p, len, digest, &have_digest)) {
-        found = *it;
+        found = static_cast<int64_t>(block_of(*it));
         break;
       }
     }
@@ -152,6 +218,13 @@ void Matcher::scan(R& roll, const View& v, uint64_t stop_before, MatchOutput* ou
   while (i < stop) {
     if (!win_valid_) {
       if (i + n > avail) break;
+      if (cont_ && try_continue(p + i, v.base + i)) {
+        emit_literal(p + lit, i - lit, out);
+        emit_copy(cont_block_, n, out);
+        i += n;
+        lit = i;
+        continue;
+      }
       set_state(&roll, window_state(params_.rolling, p + i, n), n, rk_mult_n_);
       win_valid_ = true;
       checked_ = false;
@@ -160,8 +233,7 @@ void Matcher::scan(R& roll, const View& v, uint64_t stop_before, MatchOutput* ou
     if (!checked_) {
       const int64_t block = find(roll.digest(), p + i, n, v.base + i);
       if (block >= 0) {
-        emit_literal(p + lit, i - lit, out);
-        emit_copy(static_cast<size_t>(block), n, out);
+        emit_match(static_cast<size_t>(block), p, lit, i, v.base, out);
         i += n;
         lit = i;
         win_valid_ = false;
@@ -193,8 +265,7 @@ void Matcher::scan(R& roll, const View& v, uint64_t stop_before, MatchOutput* ou
           const Candidate& cand = candidates_[c];
           const int64_t block = find(cand.digest, p + cand.offset, n, v.base + cand.offset);
           if (block < 0) continue;
-          emit_literal(p + lit, cand.offset - lit, out);
-          emit_copy(static_cast<size_t>(block), n, out);
+          emit_match(static_cast<size_t>(block), p, lit, cand.offset, v.base, out);
           i = cand.offset + n;
           lit = i;
           win_valid_ = false;
@@ -295,13 +366,14 @@ void Matcher::scan_tail(R roll, const View& v, MatchOutput* out) {
   size_t i = static_cast<size_t>(pos_ - v.base);
   const size_t lit = i;
   const size_t last = count_ - 1;
-  const uint64_t last_weak = index_.weak(last);
+  const size_t last_id = static_cast<size_t>(id_of(last));  // the last block is always indexed
+  const uint64_t last_weak = index_.weak(last_id);
   uint8_t digest[kMaxStrongLen];
   auto try_at = [&](size_t start, size_t len) {
     if (roll.digest() != last_weak || !placeable(last, v.base + start)) return false;
     ++stats_.weak_hits;
     bool have = false;
-    if (!strong_matches(last, v.p + start, len, digest, &have)) return false;
+    if (!strong_matches(last_id, v.p + start, len, digest, &have)) return false;
     ++stats_.strong_hits;
     std::memcpy(match_digest_, digest, digest_len_);
     emit_literal(v.p + lit, start - lit, out);

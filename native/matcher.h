@@ -36,6 +36,28 @@ struct MatchOutput {
   }
 };
 
+// A sparse signature (docs/PROTOCOL.md "Sparse signatures"): full entries (weak + strong) only
+// for anchor blocks — every stride-th block and the last one — and a short check (a prefix of the
+// block's full strong hash) for every block. The search finds anchors; the blocks around an
+// anchor match are confirmed by their checks at the grid offsets the anchor implies, forwards
+// and backwards. Roughly a quarter of the bytes of a full signature; the price is that a changed
+// block passes its check with probability 2^-(8 * check_len), which the whole-file hash catches.
+// Backward confirmation stays within one update() call (earlier bytes are already emitted), so
+// unlike a dense signature's, the ops can depend on how the input is chunked — never their
+// validity; the sender reads in fixed chunks, so its deltas are reproducible.
+struct SparseLayout {
+  size_t stride = 1;                // 1: not sparse
+  const uint8_t* checks = nullptr;  // count * check_len bytes
+  size_t check_len = 0;
+};
+
+// Number of anchor blocks of a sparse signature of `count` blocks.
+inline size_t sparse_anchor_count(size_t count, size_t stride) {
+  if (count == 0) return 0;
+  const size_t every = (count - 1) / stride + 1;
+  return (count - 1) % stride == 0 ? every : every + 1;
+}
+
 struct MatchStats {
   uint64_t weak_hits = 0;     // offsets whose weak sum equalled some block's
   uint64_t strong_calcs = 0;  // strong sums computed over a window
@@ -63,8 +85,10 @@ class Matcher {
   // in_place: the receiver rebuilds the file over its basis (--inplace), so a block is only
   // accepted at a stream offset at or before its basis offset; an earlier offset would read
   // bytes the receiver has already overwritten (rsync's rule).
+  // With a sparse layout, `entries` holds the anchor entries only (sparse_anchor_count of them),
+  // and `count` is the number of blocks of the basis.
   Matcher(const BlockParams& params, const uint8_t* entries, size_t count, size_t last_block_len,
-          bool in_place = false);
+          bool in_place = false, const SparseLayout& sparse = SparseLayout{});
 
   void update(const uint8_t* data, size_t len, MatchOutput* out);
   // Matches the tail (short windows) and flushes. No updates afterwards.
@@ -94,6 +118,26 @@ class Matcher {
   template <typename R>
   void scan_tail(R roll, const View& v, MatchOutput* out);
   void run_scan(const View& v, uint64_t stop_before, MatchOutput* out);
+  // Index id of a block (the index holds anchors only when sparse), or -1 if not indexed.
+  int64_t id_of(size_t block) const {
+    if (stride_ == 1) return static_cast<int64_t>(block);
+    if (block % stride_ == 0) return static_cast<int64_t>(block / stride_);
+    return block + 1 == count_ ? static_cast<int64_t>(index_.count() - 1) : -1;
+  }
+  size_t block_of(size_t id) const { return id + 1 == index_.count() ? count_ - 1 : id * stride_; }
+  // Does the window whose full strong hash is `digest` hold block `block`, by the continuation
+  // rule (the check of a sparse signature, or the whole strong sum when that is long enough)?
+  bool continues(size_t block, const uint8_t* digest) const;
+  // The continuation at the grid offset after a copy: confirmed by its strong hash alone, no
+  // weak sum computed (most of the work on similar data). True if it matched (digest left in
+  // match_digest_).
+  bool try_continue(const uint8_t* p, uint64_t at);
+  // Sparse only: blocks before an anchor matched at view index i, confirmed by their checks at
+  // the grid offsets the anchor implies, back to `lit` at most. Returns the new start of the copy
+  // run; the blocks' digests are left in back_digests_ in stream order.
+  size_t extend_back(size_t block, const uint8_t* p, size_t lit, size_t i, uint64_t base);
+  // Emits the literal before a match at view index i, the blocks extend_back found, and the block.
+  void emit_match(size_t block, const uint8_t* p, size_t lit, size_t i, uint64_t base, MatchOutput* out);
   // Block that matches the window at p (full block length), or -1.
   // at: stream offset of the window (for the flood budget).
   // On success the window's full strong hash is left in match_digest_.
@@ -102,7 +146,8 @@ class Matcher {
   bool placeable(size_t block, uint64_t at) const {
     return !in_place_ || static_cast<uint64_t>(block) * params_.block_len >= at;
   }
-  bool strong_matches(size_t block, const uint8_t* p, size_t len, uint8_t* digest, bool* have_digest);
+  // id: index id of the candidate (== block unless sparse).
+  bool strong_matches(size_t id, const uint8_t* p, size_t len, uint8_t* digest, bool* have_digest);
   // Hash-flood defence: a weak sum whose strong checks keep failing is dropped from the index.
   void note_failure(uint64_t weak, uint64_t at);
   void note_success(uint64_t weak);
@@ -143,7 +188,19 @@ class Matcher {
   // rsync's preference: after block j matched, try j + 1 first.
   bool has_next_ = false;
   size_t next_block_ = 0;
+  size_t next_id_ = 0;
   uint64_t next_weak_ = 0;
+  // The block expected at the grid offset right after the last copy (try_continue), if any.
+  bool cont_ = false;
+  size_t cont_block_ = 0;
+  // Dense signatures continue on the strong sum alone only when it is this long (bytes): the
+  // weak sum's bits are then not needed to keep false matches negligible.
+  static constexpr size_t kMinContinueStrongLen = 8;
+  bool dense_continue_ = false;
+  size_t stride_ = 1;
+  std::vector<uint8_t> checks_;
+  size_t check_len_ = 0;
+  std::vector<uint8_t> back_digests_;
   SearchFn search_ = nullptr;
   uint32_t rk_mult_n_ = 1;  // M^n, RabinKarp windows
   size_t rolled_ = 0;       // windows rolled since the last fresh window

@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeltaSyncError } from '../lib/errors.js';
 import { PayloadReader } from '../lib/protocol/codec.js';
 import { FrameReader, FrameWriter, MAX_FRAME_PAYLOAD, type WireCounters } from '../lib/protocol/framing.js';
-import { Connection } from '../lib/protocol/handshake.js';
+import { CAPABILITIES, Connection } from '../lib/protocol/handshake.js';
+import { seededBytes } from './helpers/bytes.js';
 import {
   EntryType,
   Msg,
@@ -207,7 +208,7 @@ describe('message codecs', () => {
 /** Copies the stream while noting the type of every frame that passes (before compression). */
 class FrameTap extends Transform {
   private buf = Buffer.alloc(0);
-  constructor(private readonly log: (type: number) => void) {
+  constructor(private readonly log: (type: number, payload: Buffer) => void) {
     super();
   }
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
@@ -219,7 +220,7 @@ class FrameTap extends Transform {
       (this as { started?: boolean }).started = true;
     }
     while (this.buf.length >= 5 && this.buf.length >= 5 + this.buf.readUInt32BE(1)) {
-      this.log(this.buf[0]!);
+      this.log(this.buf[0]!, this.buf.subarray(5, 5 + this.buf.readUInt32BE(1)));
       this.buf = this.buf.subarray(5 + this.buf.readUInt32BE(1));
     }
     cb(null, chunk);
@@ -227,6 +228,40 @@ class FrameTap extends Transform {
 }
 
 describe('roles over an in-process connection', () => {
+  it('sends a sparse signature only to a sender that announced sig:sparse, and both rebuild the file', async () => {
+    for (const sparse of [true, false]) {
+      const src = join(tmp.path, `sparse-${sparse}-src`);
+      const dst = join(tmp.path, `sparse-${sparse}-dst`);
+      mkdirSync(src);
+      mkdirSync(dst);
+      const old = seededBytes(2 * 1024 * 1024, 3);
+      const next = Buffer.from(old);
+      next[1_000_000]! ^= 1;
+      writeFileSync(join(src, 'f'), next);
+      writeFileSync(join(dst, 'f'), old);
+      const magics: string[] = [];
+      const toServer = new PassThrough();
+      const toClient = new PassThrough();
+      let sigFrames = 0;
+      const clientIn = toClient.pipe(
+        new FrameTap((type, payload) => {
+          if (type === Msg.SIG && sigFrames++ === 0) magics.push(payload.subarray(0, 4).toString('latin1'));
+        }),
+      );
+      const server = serveSession(toServer, toClient, {});
+      const capabilities = CAPABILITIES.filter((c) => sparse || c !== 'sig:sparse');
+      const conn = await Connection.open(clientIn, toServer, { software: 'test', peerName: 'receiver', capabilities });
+      const opts = resolveTransferOptions({ archive: true, wholeFile: false, ignoreTimes: true }, true);
+      conn.writer.sendNow(Msg.SESSION, encodeJson({ role: 'receiver', paths: [dst], options: opts, compress: null }));
+      expect((await conn.reader.next())?.type).toBe(Msg.ACCEPT);
+      const result = await new Sender({ conn, sources: [`${src}/`], opts, sink: new ClientSink({}) }).run();
+      expect(await server).toBe(0);
+      expect(result.receiver.filesTransferred).toBe(1);
+      expect(treeDiff(dst, src)).toEqual([]);
+      expect(magics).toEqual([sparse ? 'dsSP' : 'dsSG']);
+    }
+  });
+
   it('pipelines: requests for later files go out before earlier files are done', async () => {
     const src = join(tmp.path, 'pipe-src');
     const dst = join(tmp.path, 'pipe-dst');

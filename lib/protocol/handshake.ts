@@ -26,6 +26,7 @@ export const CAPABILITIES: readonly string[] = [
   'mode:whole',
   'mode:append',
   'progress',
+  'sig:sparse',
 ];
 
 /** What each side announces in HELLO. */

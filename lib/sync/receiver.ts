@@ -59,6 +59,7 @@ import {
   type DirHandle,
 } from './dest-tree.js';
 import { Signature, signature } from '../signature.js';
+import { DEFAULT_ANCHOR_STRIDE, SparseSignature } from '../sparse-signature.js';
 import type { SyncEventSink } from './events.js';
 import { fileChecksum } from './filelist.js';
 import { FilterList, type FilterRule } from './filter.js';
@@ -1529,7 +1530,11 @@ export class Receiver {
           const strongLen = fullStrong ? STRONG_FULL_LEN[opts.checksumChoice] : syncStrongLen(size, full.blockLen, opts.checksumChoice);
           // Full-length hashes are kept for the patch; the wire gets them cut to the sync length.
           if (full.strongLen === STRONG_FULL_LEN[full.strong]) out.fullSig = full;
-          sig = truncateStrong(full, Math.min(strongLen, full.strongLen)).toBuffer();
+          const wire = truncateStrong(full, Math.min(strongLen, full.strongLen));
+          // A sparse signature is about a third of the bytes; a redo (fullStrong) after a failed
+          // verification sends every full entry, so it cannot fail the same way again.
+          const sparse = !fullStrong && wire.blockCount >= 2 * DEFAULT_ANCHOR_STRIDE && this.ctx.conn.shared('sig:sparse');
+          sig = sparse ? SparseSignature.from(wire).toBuffer() : wire.toBuffer();
           basisSize = size;
           out.mode = RequestMode.DELTA;
         } catch {

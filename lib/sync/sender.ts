@@ -30,6 +30,7 @@ import {
   type Request,
 } from '../protocol/messages.js';
 import { Signature } from '../signature.js';
+import { SparseSignature } from '../sparse-signature.js';
 import type { SyncEventSink } from './events.js';
 import { FileListWalker, isSingleFileTransfer, type FollowGuard } from './filelist.js';
 import { FilterList } from './filter.js';
@@ -467,11 +468,13 @@ export class Sender {
     const { req } = q;
     const entry = this.entries[req.index]!;
     const local = this.locals[req.index]!;
-    let sig: Signature | undefined;
+    let sig: Signature | SparseSignature | undefined;
     if (q.sig) {
       this.queuedSigBytes -= q.sig.length;
       try {
-        sig = Signature.parse(q.sig);
+        // A sparse signature only from a peer that negotiated it (docs/PROTOCOL.md).
+        if (SparseSignature.is(q.sig) && conn.shared('sig:sparse')) sig = SparseSignature.parse(q.sig);
+        else sig = Signature.parse(q.sig);
       } catch (err) {
         throw protocolError(`bad signature for ${entry.path}: ${(err as Error).message}`);
       }
@@ -549,7 +552,7 @@ export class Sender {
   }
 
   /** Streams the delta of the file against `sig`; returns the FILE_END to send. */
-  private async sendDelta(source: ByteSource, index: number, sig: Signature): Promise<FileEnd> {
+  private async sendDelta(source: ByteSource, index: number, sig: Signature | SparseSignature): Promise<FileEnd> {
     // With --inplace the receiver rewrites its basis as it goes: only matches that never read
     // bytes it already overwrote are usable (the options travel to a server sender too).
     const engine = new DeltaEngine(sig, undefined, { inPlace: this.ctx.opts.inplace });
