@@ -18,6 +18,7 @@ Matcher::Matcher(const BlockParams& params, const uint8_t* entries, size_t count
   in_place_ = in_place;
   if (sparse.stride > 1) {
     stride_ = sparse.stride;
+    hold_ = static_cast<uint64_t>(stride_) * params.block_len;
     check_len_ = sparse.check_len;
     checks_.assign(sparse.checks, sparse.checks + count * check_len_);
   } else {
@@ -304,10 +305,13 @@ void Matcher::scan(R& roll, const View& v, uint64_t stop_before, MatchOutput* ou
   }
   pos_ = v.base + i;
   lit_start_ = v.base + lit;
-  // Literal bytes must be copied out while the buffer they live in is still ours.
-  if (lit_start_ < pos_) {
-    emit_literal(p + lit, i - lit, out);
-    lit_start_ = pos_;
+  // Literal bytes must be copied out while the buffer they live in is still ours — except the
+  // last hold_ bytes (sparse), which the caller carries into the next view: an anchor found
+  // there may still confirm blocks back into them.
+  const uint64_t keep_from = std::max(lit_start_, pos_ - std::min<uint64_t>(pos_, holding_ ? hold_ : 0));
+  if (lit_start_ < keep_from) {
+    emit_literal(p + lit, static_cast<size_t>(keep_from - lit_start_), out);
+    lit_start_ = keep_from;
   }
 }
 
@@ -332,28 +336,35 @@ void Matcher::update(const uint8_t* data, size_t len, MatchOutput* out) {
     return;
   }
   const uint64_t data_base = seen_ - len;
-  if (carry_.size() + len <= n) {  // not even one window past pos_: keep collecting
+  // carry_ holds [lit_start_, data_base): the literal still pending (sparse), then the bytes
+  // from the window at pos_ on.
+  if ((data_base - pos_) + len <= n) {  // not even one window past pos_: keep collecting
     carry_.insert(carry_.end(), data, data + len);
     return;
   }
   if (!carry_.empty()) {
     // Windows starting in the carried bytes run into the new data: scan them on a joined copy
-    // of the carry and (at most) the first block of the new data.
-    const uint64_t join_base = pos_;
+    // of the carry and (at most) the first block of the new data — with a sparse signature the
+    // first hold_ bytes more, so that anchors found there reach back into the carried literal.
+    const uint64_t join_base = lit_start_;
     join_.assign(carry_.begin(), carry_.end());
-    const size_t extra = std::min(len, n);
+    const size_t extra = static_cast<size_t>(std::min<uint64_t>(len, n + hold_));
     join_.insert(join_.end(), data, data + extra);
-    run_scan(View{join_.data(), join_base, data_base + extra}, data_base, out);
-    if (pos_ < data_base) {
-      // The join could not hold a whole window past the carry (len < n), so it holds all of
-      // the new data: keep it from the window start on.
-      carry_.assign(join_.begin() + static_cast<ptrdiff_t>(pos_ - join_base), join_.end());
+    const bool all = extra == len;
+    run_scan(View{join_.data(), join_base, data_base + extra}, all ? seen_ : data_base + hold_, out);
+    if (all) {
+      // The join holds all of the new data: keep it from the pending literal on.
+      carry_.assign(join_.begin() + static_cast<ptrdiff_t>(lit_start_ - join_base), join_.end());
       return;
+    }
+    if (lit_start_ < data_base) {
+      emit_literal(join_.data() + (lit_start_ - join_base), static_cast<size_t>(data_base - lit_start_), out);
+      lit_start_ = data_base;
     }
     carry_.clear();
   }
   run_scan(View{data, data_base, seen_}, seen_, out);
-  carry_.assign(data + (pos_ - data_base), data + len);
+  carry_.assign(data + (lit_start_ - data_base), data + len);
 }
 
 // Short windows at the end of the stream: only the basis's last block can be shorter than
@@ -412,7 +423,8 @@ void Matcher::finish(MatchOutput* out) {
     carry_.clear();
     return;
   }
-  const View v{carry_.data(), pos_, seen_};
+  const View v{carry_.data(), lit_start_, seen_};
+  holding_ = false;  // nothing comes after: all pending literal goes out
   // Full windows still in the carry (input shorter than two blocks, or the last full block).
   run_scan(v, seen_, out);
   const View tail{carry_.data() + (pos_ - v.base), pos_, seen_};

@@ -42,9 +42,8 @@ struct MatchOutput {
 // anchor match are confirmed by their checks at the grid offsets the anchor implies, forwards
 // and backwards. Roughly a quarter of the bytes of a full signature; the price is that a changed
 // block passes its check with probability 2^-(8 * check_len), which the whole-file hash catches.
-// Backward confirmation stays within one update() call (earlier bytes are already emitted), so
-// unlike a dense signature's, the ops can depend on how the input is chunked — never their
-// validity; the sender reads in fixed chunks, so its deltas are reproducible.
+// The last stride blocks of a literal run stay pending between update() calls, so backward
+// confirmation, like everything else, does not depend on how the input is chunked.
 struct SparseLayout {
   size_t stride = 1;                // 1: not sparse
   const uint8_t* checks = nullptr;  // count * check_len bytes
@@ -201,6 +200,10 @@ class Matcher {
   std::vector<uint8_t> checks_;
   size_t check_len_ = 0;
   std::vector<uint8_t> back_digests_;
+  // Sparse: literal bytes kept pending at the end of an update (a stride of blocks), so backward
+  // confirmation does not depend on where the input was cut; 0 for dense signatures.
+  uint64_t hold_ = 0;
+  bool holding_ = true;
   SearchFn search_ = nullptr;
   uint32_t rk_mult_n_ = 1;  // M^n, RabinKarp windows
   size_t rolled_ = 0;       // windows rolled since the last fresh window
