@@ -114,6 +114,9 @@ describe('sparse signature format', () => {
     const wire = SparseSignature.from(await fullSig(small)).toBuffer();
     const outcomes = new Map<string, number>();
     for (const [pos, mask] of fc.sample(fc.tuple(fc.nat(wire.length - 1), fc.integer({ min: 1, max: 255 })), 150)) {
+      // A macrotask per run: small native calls resolve inline, and a long microtask chain
+      // starves vitest's worker RPC under a sanitizer build.
+      await new Promise((resolve) => setImmediate(resolve));
       const bad = Buffer.from(wire);
       bad[pos] ^= mask;
       let parsed: SparseSignature;
