@@ -557,18 +557,27 @@ export class Sender {
     // bytes it already overwrote are usable (the options travel to a server sender too).
     const engine = new DeltaEngine(sig, undefined, { inPlace: this.ctx.opts.inplace });
     const size = this.entries[index]!.size;
+    // Sized to what the file list says is left (+1 to see the end); a file that grew is read
+    // on to its end.
+    const wantAt = (at: number) => (at < size ? Math.min(READ_CHUNK, size - at + 1) : READ_CHUNK);
+    const readAt = (at: number): { want: number; data: Promise<Buffer> } => {
+      const want = wantAt(at);
+      const data = source.read(at, want);
+      data.catch(() => undefined); // awaited below; not unhandled if matching fails first
+      return { want, data };
+    };
     let pos = 0;
-    for (;;) {
+    let next: { want: number; data: Promise<Buffer> } | undefined = readAt(0);
+    while (next) {
       this.checkFailed();
-      // Sized to what the file list says is left (+1 to see the end); a file that grew is read
-      // on to its end.
-      const want = pos < size ? Math.min(READ_CHUNK, size - pos + 1) : READ_CHUNK;
-      const data = await source.read(pos, want);
+      const want: number = next.want;
+      const data: Buffer = await next.data;
       if (data.length === 0) break;
       pos += data.length;
-      await this.sendChunks(await engine.update(data));
       // A short read of a regular file is its end: no extra read (and no big buffer) for it.
-      if (data.length < want) break;
+      // Otherwise the next chunk is read while this one is matched (both on the thread pool).
+      next = data.length < want ? undefined : readAt(pos);
+      await this.sendChunks(await engine.update(data));
     }
     await this.sendChunks(await engine.finish());
     const s = engine.stats;
