@@ -30,6 +30,8 @@ import {
   type FileEntry,
 } from '../lib/protocol/messages.js';
 import { signature } from '../lib/signature.js';
+import { truncateStrong } from '../lib/sigcache.js';
+import { SparseSignature } from '../lib/sparse-signature.js';
 import { ClientSink } from '../lib/sync/client-sink.js';
 import { resolveTransferOptions, type TransferOptions } from '../lib/sync/options.js';
 import { Receiver } from '../lib/sync/receiver.js';
@@ -361,6 +363,29 @@ describe('a hostile receiver cannot read what it was not offered (CVE-2024-12086
       });
       expect(r.serverCode).toBe(12);
       expect(r.fatal).toMatch(/bad signature for sub\/b\.bin/);
+      expect(r.fatal).toMatch(why);
+      expect(r.sentFiles).toBe(0);
+    });
+  }
+
+  // Sparse signatures (sig:sparse, which this hostile peer announces by default): the same
+  // bounds, plus the layout's own (check length, stride, exact size).
+  const sparseForgeries: [string, (sig: Buffer) => void, RegExp][] = [
+    ['a check longer than the strong sum', (s) => (s[8] = s[7]! + 1), /check length/],
+    ['an anchor stride of 1', (s) => s.writeUInt16BE(1, 10), /stride/],
+    ['a block length of 0', (s) => s.writeUInt32BE(0, 12), /block/i],
+    ['a size claiming 2^52 bytes', (s) => s.writeBigUInt64BE(2n ** 52n, 16), /bytes where its header implies/],
+  ];
+  for (const [name, patch, why] of sparseForgeries) {
+    it(`refuses a sparse signature with ${name}`, async () => {
+      const sig = SparseSignature.from(truncateStrong(await signature(Buffer.alloc(100_000, 7), { format: 'deltasync', blockLen: 1000 }), 3)).toBuffer();
+      patch(sig);
+      const r = await hostileReceiver([`${src}/`], (conn, list) => {
+        conn.writer.sendNow(Msg.REQUEST, encodeRequest({ index: fileIndex(list), mode: RequestMode.DELTA, length: sig.length }));
+        conn.writer.sendNow(Msg.SIG, sig);
+      });
+      expect(r.serverCode).toBe(12);
+      expect(r.fatal).toMatch(/bad signature for sub\/b\.bin: sparse signature: /);
       expect(r.fatal).toMatch(why);
       expect(r.sentFiles).toBe(0);
     });
