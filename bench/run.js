@@ -4,6 +4,7 @@
 //   npm run bench                  # 1 GiB file
 //   npm run bench -- --quick       # 64 MiB
 //   npm run bench -- --size 256M --runs 3 --only signature,delta
+//   npm run bench -- --quick --only sync --fs xfs   # work files on a fresh loop XFS with reflinks
 //
 // Anchors and deltasync runs are interleaved (anchor, ours, anchor, ours, ...) and medians
 // are reported, so the ratios survive a noisy, shared machine. Prints a markdown table and
@@ -15,12 +16,13 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { scenarios, makeTree, modifyTree } from './scenarios.js';
 import { renderSvg } from './chart.js';
+import { describeFilesystem, mountScratchXfs } from './seed.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = join(root, 'bin', 'deltasync.js');
 
 function parseArgs(argv) {
-  const opts = { size: 1 << 30, runs: 3, only: null, keep: false, out: join(root, 'bench', 'results') };
+  const opts = { size: 1 << 30, runs: 3, only: null, keep: false, out: join(root, 'bench', 'results'), fs: undefined, fsSize: undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -33,9 +35,14 @@ function parseArgs(argv) {
     else if (a === '--only') opts.only = new Set(value().split(','));
     else if (a === '--keep') opts.keep = true;
     else if (a === '--out') opts.out = resolve(value());
+    else if (a === '--fs') {
+      if (value() !== 'xfs') throw new Error('--fs takes xfs (a fresh loop-mounted XFS with reflinks)');
+      opts.fs = 'xfs';
+    } else if (a === '--fs-size') opts.fsSize = parseSize(value());
     else if (a === '--help' || a === '-h') {
-      console.log('usage: node bench/run.js [--quick] [--size N[K|M|G]] [--runs N] [--only op,...] [--keep] [--out DIR]');
+      console.log('usage: node bench/run.js [--quick] [--size N[K|M|G]] [--runs N] [--only op,...] [--keep] [--out DIR] [--fs xfs [--fs-size N]]');
       console.log('ops: read, startup, signature, delta, patch, sync, remote, tree, simd, threads');
+      console.log('--fs xfs: work files on a fresh loop XFS with reflinks (root, loop devices; sparse image of --fs-size, default 24 x size + 2 GiB, in the temp dir)');
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
   }
@@ -97,7 +104,26 @@ async function main() {
   if (!existsSync(join(root, 'dist', 'lib', 'cli', 'main.js'))) {
     throw new Error('dist/ is missing: run `npm install` (or `npx tsc`) first');
   }
-  const work = mkdtempSync(join(tmpdir(), 'deltasync-bench-'));
+  // --fs xfs: everything below runs on a scratch XFS, unmounted at the end, on error or signal.
+  let scratch;
+  if (opts.fs === 'xfs') {
+    scratch = mountScratchXfs(tmpdir(), opts.fsSize ?? 24 * opts.size + 2 ** 31);
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+      process.on(sig, () => {
+        scratch.release();
+        process.exit(130);
+      });
+    }
+  }
+  let work;
+  try {
+    work = mkdtempSync(join(scratch ? scratch.mountPoint : tmpdir(), 'deltasync-bench-'));
+  } catch (err) {
+    scratch?.release();
+    throw err;
+  }
+  opts.filesystem = { ...describeFilesystem(work), scratch: Boolean(scratch) };
+  console.error(`# work files on ${opts.filesystem.type} ${opts.filesystem.reflink ? 'with' : 'without'} reflinks (${opts.filesystem.source ?? '?'})`);
   const rows = [];
   const fail = [];
   const add = (row) => {
@@ -332,7 +358,8 @@ async function main() {
 
     report(rows, fail, opts, readRate);
   } finally {
-    if (!opts.keep) rmSync(work, { recursive: true, force: true });
+    if (!opts.keep || scratch) rmSync(work, { recursive: true, force: true });
+    scratch?.release();
   }
 }
 
@@ -414,7 +441,11 @@ function fmtRate(bytesPerSecond) {
 
 function report(rows, fail, opts, readRate) {
   const lines = [];
-  lines.push(`deltasync benchmark — ${fmtBytes(opts.size)}, median of ${opts.runs}, ${new Date().toISOString()}`);
+  const fs = opts.filesystem;
+  lines.push(
+    `deltasync benchmark — ${fmtBytes(opts.size)}, median of ${opts.runs}, ${new Date().toISOString()}` +
+      (fs ? `, files on ${fs.type} ${fs.reflink ? 'with' : 'without'} reflinks${fs.scratch ? ' (a fresh loop-mounted XFS)' : ''}` : ''),
+  );
   lines.push('');
   lines.push('| operation | scenario | tool | median s | GB/s | speed-up vs anchor | × raw read | peak RSS MiB |');
   lines.push('|---|---|---|---:|---:|---:|---:|---:|');
@@ -434,8 +465,8 @@ function report(rows, fail, opts, readRate) {
   const text = lines.join('\n');
   console.log(text);
   mkdirSync(opts.out, { recursive: true });
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  writeFileSync(join(opts.out, `bench-${stamp}.json`), JSON.stringify({ size: opts.size, runs: opts.runs, readRate, rows, fail }, null, 2));
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-') + (fs?.scratch ? '-xfs' : '');
+  writeFileSync(join(opts.out, `bench-${stamp}.json`), JSON.stringify({ size: opts.size, runs: opts.runs, readRate, filesystem: fs, rows, fail }, null, 2));
   writeFileSync(join(opts.out, `bench-${stamp}.md`), text + '\n');
   writeFileSync(join(opts.out, 'ratios.svg'), renderSvg(rows.filter((r) => r.ratio !== undefined && r.op !== 'startup')));
   console.error(`wrote ${opts.out}/bench-${stamp}.{json,md} and ratios.svg`);

@@ -8,6 +8,7 @@
 //   npm run bench:seed -- --quick         # 64 MiB
 //   npm run bench:seed -- --size 3G       # the original experiment's size
 //   npm run bench:seed -- --variants append --tools ds,rsync --directions push
+//   npm run bench:seed -- --fs xfs        # on a fresh loop-mounted XFS with reflinks (root)
 //
 // Measured per sync, per side, from /proc/<pid>/io of the processes (rchar/wchar: every byte
 // passed to read/write-like calls, page cache or not, pipes included): each side's command runs
@@ -17,8 +18,15 @@
 // subtree's counters, which are subtracted from the local side's. Wall time is the local
 // command's. Page cache is warm unless --drop-caches (global, needs root).
 //
-// Writes a markdown table to stdout and bench/results/seed-<size>.{md,json}. A row that fails
-// (non-zero exit, wrong result, timeout) is reported as failed; the run goes on.
+// The filesystem matters: where it shares extents (XFS with reflink=1, btrfs) the receiver's
+// range copies cost neither reads nor writes. `--fs xfs` makes a sparse XFS image (mkfs.xfs -m
+// reflink=1) on a loop device with scripts/scratch-fs.sh, runs everything on it, and unmounts and
+// removes it afterwards, also after an error or Ctrl-C. Every report names the filesystem it ran
+// on (its type, and whether a reflink copy actually worked there).
+//
+// Writes a markdown table to stdout and bench/results/seed-<size>.{md,json} (seed-<size>-xfs.*
+// with --fs xfs). A row that fails (non-zero exit, wrong result, timeout) is reported as failed;
+// the run goes on.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import {
@@ -33,12 +41,14 @@ import {
   readFileSync,
   readSync,
   renameSync,
+  rmdirSync,
   rmSync,
+  statfsSync,
   utimesSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { constants as osConstants, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
@@ -47,6 +57,7 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = join(root, 'bin', 'deltasync.js');
 const IOWRAP = join(root, 'bench', 'iowrap.sh');
 const RSH = join(root, 'bench', 'count-rsh.js');
+const SCRATCH_FS = join(root, 'scripts', 'scratch-fs.sh');
 
 const TOOLS = {
   ds: { label: 'deltasync', kind: 'ds', flags: [] },
@@ -65,7 +76,10 @@ const VARIANTS = {
 function usage() {
   return `usage: node bench/seed.js [--quick] [--size N[K|M|G]] [--variants ${Object.keys(VARIANTS).join(',')}]
        [--tools ${Object.keys(TOOLS).join(',')}] [--directions push,pull] [--work DIR] [--out DIR]
-       [--timeout SECONDS] [--drop-caches] [--keep]`;
+       [--timeout SECONDS] [--drop-caches] [--keep] [--fs xfs|DIR] [--fs-size N[M|G]]
+  --fs xfs   run on a fresh loop-mounted XFS with reflinks (needs root and loop devices);
+             its sparse image goes under --work (default: the temp dir), sized --fs-size
+             (default 6 x size + 1 GiB). --fs DIR is --work DIR.`;
 }
 
 export function parseSize(text) {
@@ -86,6 +100,8 @@ function parseArgs(argv) {
     timeout: undefined,
     dropCaches: false,
     keep: false,
+    fs: undefined,
+    fsSize: undefined,
   };
   const list = (text, known, what) => {
     const items = text.split(',').filter(Boolean);
@@ -108,6 +124,12 @@ function parseArgs(argv) {
     else if (a === '--timeout') opts.timeout = Number(value());
     else if (a === '--drop-caches') opts.dropCaches = true;
     else if (a === '--keep') opts.keep = true;
+    else if (a === '--fs') {
+      const v = value();
+      if (v === 'xfs') opts.fs = 'xfs';
+      else if (v.includes('/') || v === '.' || v === '..') opts.work = resolve(v);
+      else throw new Error(`unknown --fs '${v}': xfs (a fresh loop XFS with reflinks) or a directory path`);
+    } else if (a === '--fs-size') opts.fsSize = parseSize(value());
     else if (a === '--help' || a === '-h') {
       console.log(usage());
       process.exit(0);
@@ -151,11 +173,16 @@ function readIo(path) {
   }
 }
 
+// Process groups of the commands running now: a signal to this script kills them before the
+// scratch filesystem they work on is unmounted.
+const liveGroups = new Set();
+
 /** Runs a command with a timeout; resolves { code, seconds, stderr, stdout, timedOut }. */
 function run(cmd, args, { env, timeoutSec }) {
   return new Promise((resolvePromise) => {
     const start = process.hrtime.bigint();
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env }, detached: true });
+    if (child.pid) liveGroups.add(child.pid);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout = (stdout + d).slice(-65536)));
@@ -171,14 +198,77 @@ function run(cmd, args, { env, timeoutSec }) {
     }, timeoutSec * 1000);
     child.on('error', (err) => {
       clearTimeout(timer);
+      liveGroups.delete(child.pid);
       resolvePromise({ code: 127, seconds: 0, stderr: err.message, stdout, timedOut });
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      liveGroups.delete(child.pid);
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
       resolvePromise({ code: code ?? (signal ? 128 : 255), seconds, stderr, stdout, timedOut });
     });
   });
+}
+
+// ---- the filesystem under the experiment ----
+
+/**
+ * Mounts a fresh XFS with reflinks on a loop device (scripts/scratch-fs.sh), its sparse image in
+ * a new directory under `parent`. Returns the mount point and `release()`, which unmounts it and
+ * removes the image: idempotent and synchronous, so a signal handler can call it. Throws with
+ * the script's reason when this machine can't (not root, no loop devices, no mkfs.xfs).
+ */
+export function mountScratchXfs(parent, bytes) {
+  const dir = mkdtempSync(join(parent, 'ds-scratch-xfs-'));
+  const size = `${Math.max(320, Math.ceil(bytes / 2 ** 20))}M`; // mkfs.xfs wants > 300 MB
+  const r = spawnSync('bash', [SCRATCH_FS, 'mount', dir, size], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    try {
+      rmdirSync(dir); // the script cleaned up inside it
+    } catch {}
+    const why = String(r.stderr ?? r.error?.message ?? '').trim().split('\n').pop() || `exit ${r.status}`;
+    throw new Error(`cannot make a scratch XFS with reflinks: ${why.replace(/^scratch-fs: /, '')}`);
+  }
+  const mountPoint = r.stdout.trim().split('\n').pop();
+  let released = false;
+  return {
+    mountPoint,
+    imageDir: dir,
+    release() {
+      if (released) return;
+      released = true;
+      const u = spawnSync('bash', [SCRATCH_FS, 'umount', dir], { encoding: 'utf8' });
+      if (u.status !== 0) process.stderr.write(`seed: unmounting ${mountPoint} failed: ${String(u.stderr).trim()} (run: bash ${SCRATCH_FS} umount ${dir})\n`);
+    },
+  };
+}
+
+/**
+ * What `dir` lives on: filesystem type and device (findmnt), and whether a reflink copy works
+ * there (tried, not inferred from the type: XFS may be formatted without reflinks).
+ */
+export function describeFilesystem(dir) {
+  const info = { type: 'unknown', source: undefined, reflink: false };
+  const f = spawnSync('findmnt', ['--noheadings', '--output', 'FSTYPE,SOURCE', '--target', dir], { encoding: 'utf8' });
+  if (f.status === 0) {
+    const [type, source] = f.stdout.trim().split(/\s+/);
+    info.type = type || 'unknown';
+    info.source = source;
+  }
+  const probe = mkdtempSync(join(dir, 'reflink-probe-'));
+  try {
+    writeFileSync(join(probe, 'a'), Buffer.alloc(64 * 1024, 1));
+    info.reflink = spawnSync('cp', ['--reflink=always', join(probe, 'a'), join(probe, 'b')], { stdio: 'ignore' }).status === 0;
+  } finally {
+    rmSync(probe, { recursive: true, force: true });
+  }
+  return info;
+}
+
+/** One line for the report: "xfs with reflinks (fresh loop-mounted image, /dev/loop0)". */
+function fsLabel(fs) {
+  const how = fs.scratch ? `a fresh loop-mounted image, mkfs.xfs -m reflink=1, ${fs.source}` : `${fs.source ?? 'unknown device'}`;
+  return `${fs.type} ${fs.reflink ? 'with reflinks' : 'without reflinks'} (${how})`;
 }
 
 function sameFiles(a, b) {
@@ -372,11 +462,52 @@ function rsyncVersion() {
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   mkdirSync(opts.out, { recursive: true });
-  opts.workDir = mkdtempSync(join(opts.work, 'ds-seed-'));
+  // Undone in reverse order at the end, after an error, or on a signal (children killed first).
+  const cleanups = [];
+  const cleanUp = () => {
+    while (cleanups.length > 0) {
+      try {
+        cleanups.pop()();
+      } catch (err) {
+        process.stderr.write(`seed: cleanup: ${err.message}\n`);
+      }
+    }
+  };
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.on(sig, () => {
+      process.stderr.write(`\nseed: ${sig}: stopping, cleaning up\n`);
+      for (const pid of liveGroups) {
+        try {
+          process.kill(-pid, 'SIGKILL');
+        } catch {}
+      }
+      cleanUp();
+      process.exit(128 + (osConstants.signals[sig] ?? 1));
+    });
+  }
   const sizeLabel = mib(opts.size).replace(/\.0+ | /g, '');
   const started = new Date();
   const rows = [];
+  let filesystem;
   try {
+    let workParent = opts.work;
+    if (opts.fs === 'xfs') {
+      // Peak use: base, source, destination, the new temp file, the prepend variant's rewrite.
+      const imageBytes = opts.fsSize ?? 6 * opts.size + 2 ** 30;
+      warnIfShort(opts.work, 5 * opts.size);
+      process.stderr.write(`seed: making a ${mib(imageBytes)} loop XFS (reflink=1) under ${opts.work}\n`);
+      const scratch = mountScratchXfs(opts.work, imageBytes);
+      if (opts.keep) process.stderr.write(`seed: --keep: leaving ${scratch.mountPoint} mounted; remove it with: bash ${SCRATCH_FS} umount ${scratch.imageDir}\n`);
+      else cleanups.push(() => scratch.release());
+      workParent = scratch.mountPoint;
+    } else {
+      warnIfShort(opts.work, 4 * opts.size);
+    }
+    opts.workDir = mkdtempSync(join(workParent, 'ds-seed-'));
+    if (!opts.keep) cleanups.push(() => rmSync(opts.workDir, { recursive: true, force: true }));
+    filesystem = { ...describeFilesystem(opts.workDir), scratch: opts.fs === 'xfs' };
+    if (opts.fs === 'xfs' && !filesystem.reflink) throw new Error(`the scratch XFS at ${workParent} does not do reflinks`);
+    process.stderr.write(`seed: filesystem: ${fsLabel(filesystem)}\n`);
     const base = join(opts.workDir, 'base.bin');
     process.stderr.write(`seed: making a ${mib(opts.size)} file in ${opts.workDir}\n`);
     makeBase(base, opts.size);
@@ -391,7 +522,7 @@ async function main() {
       }
     }
   } finally {
-    if (!opts.keep) rmSync(opts.workDir, { recursive: true, force: true });
+    cleanUp();
   }
 
   const command = `npm run bench:seed --${process.argv.slice(2).length ? ' ' + process.argv.slice(2).join(' ') : ''}`;
@@ -400,7 +531,10 @@ async function main() {
     '',
     `\`${command}\` — ${started.toISOString()}, ${rsyncVersion()}, node ${process.version}, ` +
       `page cache ${opts.dropCaches ? 'dropped before each sync' : 'warm'}. ` +
-      'Read/written: rchar/wchar of all processes of each side (/proc/PID/io; pipes included). ' +
+      `Filesystem: ${fsLabel(filesystem)}. ` +
+      'Read/written: rchar/wchar of all processes of each side (/proc/PID/io; pipes included' +
+      (filesystem.reflink ? '; ranges shared by reflink (FICLONERANGE) are neither read nor written, so they count 0' : '') +
+      '). ' +
       'Wire: bytes through the remote shell, local→remote / remote→local. "vs rsync": deltasync ÷ rsync in the same mode (default or --inplace), same change and direction.',
     '',
     table(rows, opts.size, 'second'),
@@ -411,17 +545,33 @@ async function main() {
     '',
   ].join('\n');
   console.log(md);
-  const base = join(opts.out, `seed-${sizeLabel}`);
+  const base = join(opts.out, `seed-${sizeLabel}${opts.fs === 'xfs' ? '-xfs' : ''}`);
   writeFileSync(`${base}.md`, md);
   writeFileSync(
     `${base}.json`,
-    JSON.stringify({ size: opts.size, started: started.toISOString(), command, rsync: rsyncVersion(), node: process.version, dropCaches: opts.dropCaches, rows }, null, 2),
+    JSON.stringify(
+      { size: opts.size, started: started.toISOString(), command, rsync: rsyncVersion(), node: process.version, dropCaches: opts.dropCaches, filesystem, rows },
+      null,
+      2,
+    ),
   );
   process.stderr.write(`seed: wrote ${base}.md and ${base}.json\n`);
   if (!existsSync(CLI)) process.stderr.write(`seed: note: ${CLI} is missing\n`);
 }
 
-main().catch((err) => {
-  console.error(`seed: ${err.message}`);
-  process.exit(1);
-});
+/** Warns (the run goes on) when the filesystem holding `dir` has less than `bytes` free. */
+function warnIfShort(dir, bytes) {
+  try {
+    const st = statfsSync(dir);
+    const free = st.bavail * st.bsize;
+    if (free < bytes) process.stderr.write(`seed: warning: ${mib(free)} free under ${dir}, the run may need ${mib(bytes)}\n`);
+  } catch {}
+}
+
+// Only run when executed, so bench/run.js can import the scratch filesystem helpers.
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((err) => {
+    console.error(`seed: ${err.message}`);
+    process.exit(1);
+  });
+}

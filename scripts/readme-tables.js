@@ -6,8 +6,10 @@
 //   npm run bench:seed       -> bench/results/seed-<size>.json
 //   npm run bench:readme     -> README.md between <!-- bench:run --> / <!-- /bench:run --> and
 //                               <!-- bench:seed --> / <!-- /bench:seed --> (and, when present,
-//                               <!-- bench:seed-summary -->: the same result in prose);
-//                               docs/bench/ratios.svg
+//                               <!-- bench:seed-summary -->: the same result in prose; and
+//                               <!-- bench:seed-reflink -->: the newest seed-*-xfs.json, a run
+//                               with --fs xfs); docs/bench/ratios.svg. Runs with --fs xfs
+//                               never stand in for the ordinary ones.
 //
 // Options: --results DIR (bench/results), --readme FILE (README.md), --docs DIR (docs/bench);
 // --bench FILE (repeatable) and --seed FILE pick result files instead of the newest ones (e.g.
@@ -66,6 +68,7 @@ export function renderBenchTable(result, meta = {}) {
   if (Number.isFinite(size)) facts.push(`${fmtBytes(size)} files`);
   if (Number.isFinite(runs)) facts.push(`median of ${runs} run${runs === 1 ? '' : 's'}`);
   if (Number.isFinite(readRate)) facts.push(`\`cat\` reads the file from the page cache at ${(readRate / 1e9).toFixed(2)} GB/s`);
+  if (result?.filesystem) facts.push(`files ${describeFs(result.filesystem)}`);
   lines.push(`Produced by \`${command}\` on ${when}${meta.source ? ` (${meta.source})` : ''}: ${facts.join(', ')}.`);
   const compared = [];
   for (const r of rows) {
@@ -109,6 +112,12 @@ export function renderBenchTable(result, meta = {}) {
   return lines.join('\n');
 }
 
+/** Where the benchmark's files lived (bench/run.js and bench/seed.js record it). */
+export function describeFs(fs) {
+  const kind = `${cell(fs.type ?? 'unknown')} ${fs.reflink ? 'with' : 'without'} reflinks`;
+  return fs.scratch ? `on a fresh loop-mounted ${kind}` : `on ${kind}`;
+}
+
 /**
  * Markdown for one `npm run bench:seed` result: the second sync (one small change), bytes read
  * and written by each side, bytes on the wire, time.
@@ -123,6 +132,7 @@ export function renderSeedTable(result, meta = {}) {
     `Produced by \`${command}\` on ${fmtDate(result?.started ?? meta.date)}${meta.source ? ` (${meta.source})` : ''}: ` +
       `a ${fmtBytes(size)} file already synced once, then changed (one byte appended, one byte prepended, ` +
       `or a few bytes in the middle) and synced again through a remote shell; ${cache}` +
+      `${result?.filesystem ? `; files ${describeFs(result.filesystem)}` : ''}` +
       `${result?.rsync ? `; ${String(result.rsync).replace(/\s+/g, ' ').trim()}` : ''}. ` +
       'Read and written: every byte each side\'s processes passed to read/write calls (/proc/PID/io rchar/wchar).',
   );
@@ -292,7 +302,7 @@ export async function main(argv = process.argv.slice(2)) {
   const shown = (p) => relative(root, p) || p;
 
   const picked = pickBenchResults(
-    (opts.bench.length > 0 ? opts.bench.map(fileEntry) : listResults(opts.results, /^bench-.*\.json$/)).map((f) => ({ ...f, result: readJson(f.path) })),
+    (opts.bench.length > 0 ? opts.bench.map(fileEntry) : listResults(opts.results, /^bench-(?!.*-xfs\.json$).*\.json$/)).map((f) => ({ ...f, result: readJson(f.path) })),
   );
   if (picked.length > 0) {
     const tables = picked.map((p) => renderBenchTable(p.result, { date: stampToIso(p.name), source: shown(p.path), ops: p.ops }));
@@ -306,7 +316,12 @@ export async function main(argv = process.argv.slice(2)) {
     console.error(`readme-tables: no bench-*.json in ${shown(opts.results)} (run \`npm run bench\`); bench:run section left as it was`);
   }
 
-  const seed = opts.seed ? fileEntry(opts.seed) : newestResult(opts.results, /^seed-.*\.json$/);
+  // Runs on a scratch XFS (--fs xfs) have a section of their own.
+  const seed = opts.seed ? fileEntry(opts.seed) : newestResult(opts.results, /^seed-(?!.*-xfs\.json$).*\.json$/);
+  const reflinkSeed = newestResult(opts.results, /^seed-.*-xfs\.json$/);
+  if (reflinkSeed && readme.includes('<!-- bench:seed-reflink -->')) {
+    readme = replaceSection(readme, 'bench:seed-reflink', renderSeedTable(readJson(reflinkSeed.path), { source: shown(reflinkSeed.path) }));
+  }
   if (seed) {
     const result = readJson(seed.path);
     readme = replaceSection(readme, 'bench:seed', renderSeedTable(result, { source: shown(seed.path) }));
@@ -321,7 +336,7 @@ export async function main(argv = process.argv.slice(2)) {
     mkdirSync(opts.docs, { recursive: true });
     writeFileSync(join(opts.docs, 'ratios.svg'), chart);
   }
-  const from = [...picked.map((p) => p.name), ...(seed ? [seed.name] : [])];
+  const from = [...picked.map((p) => p.name), ...(seed ? [seed.name] : []), ...(reflinkSeed ? [reflinkSeed.name] : [])];
   console.error(`readme-tables: updated ${shown(opts.readme)}${from.length ? ` from ${from.join(', ')}` : ''}${chart ? ` and ${shown(join(opts.docs, 'ratios.svg'))}` : ''}`);
 }
 

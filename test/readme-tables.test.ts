@@ -225,6 +225,32 @@ describe('npm run bench:readme', () => {
     expect(after).not.toContain('newest seed');
   });
 
+  it('keeps runs on a scratch XFS (--fs xfs) in their own section, naming the file system', () => {
+    work = mkdtempSync(join(tmpdir(), 'deltasync-readme-tables-'));
+    const results = join(work, 'results');
+    mkdirSync(results);
+    const ext4 = { type: 'ext4', source: '/dev/vda', reflink: false, scratch: false };
+    const xfs = { type: 'xfs', source: '/dev/loop0', reflink: true, scratch: true };
+    writeFileSync(join(results, 'bench-2026-03-04T05-06-07-000Z.json'), JSON.stringify({ ...benchFixture, filesystem: ext4 }));
+    writeFileSync(join(results, 'seed-4MiB.json'), JSON.stringify({ ...seedFixture, filesystem: ext4 }));
+    // Newer, on XFS: must not replace the ordinary tables.
+    writeFileSync(join(results, 'bench-2026-04-04T05-06-07-000Z-xfs.json'), JSON.stringify({ ...benchFixture, runs: 7, filesystem: xfs }));
+    writeFileSync(join(results, 'seed-4MiB-xfs.json'), JSON.stringify({ ...seedFixture, command: 'seed on xfs', filesystem: xfs }));
+    utimesSync(join(results, 'seed-4MiB.json'), new Date('2026-01-01'), new Date('2026-01-01'));
+    const readme = join(work, 'README.md');
+    writeFileSync(readme, '<!-- bench:run -->\n<!-- /bench:run -->\n<!-- bench:seed -->\n<!-- /bench:seed -->\n<!-- bench:seed-reflink -->\n<!-- /bench:seed-reflink -->\n');
+    execFileSync(process.execPath, [script, '--results', results, '--readme', readme, '--docs', join(work, 'docs')], { stdio: 'pipe' });
+    const after = readFileSync(readme, 'utf8');
+    const section = (name: string) => after.slice(after.indexOf(`<!-- ${name} -->`), after.indexOf(`<!-- /${name} -->`));
+    expect(section('bench:run')).toContain('median of 3 runs');
+    expect(section('bench:run')).not.toContain('median of 7 runs');
+    expect(section('bench:run')).toContain('files on ext4 without reflinks');
+    expect(section('bench:seed')).not.toContain('seed on xfs');
+    expect(section('bench:seed')).toContain('files on ext4 without reflinks');
+    expect(section('bench:seed-reflink')).toContain('`seed on xfs`');
+    expect(section('bench:seed-reflink')).toContain('files on a fresh loop-mounted xfs with reflinks');
+  });
+
   it('fails with a message when the README lacks the markers', () => {
     work = mkdtempSync(join(tmpdir(), 'deltasync-readme-tables-'));
     const results = join(work, 'results');
