@@ -21,8 +21,14 @@ import { describeFilesystem, mountScratchXfs } from './seed.js';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = join(root, 'bin', 'deltasync.js');
 
+// This sandbox sets NODE_EXTRA_CA_CERTS, which makes every node process parse a CA bundle at
+// start (~0.2 s here, a cost of the environment, not of deltasync): the measured processes run
+// without it unless --as-is-env; the startup rows measure node both ways.
+const ENV_REMOVED = process.env.NODE_EXTRA_CA_CERTS ? ['NODE_EXTRA_CA_CERTS'] : [];
+let measuredEnv = process.env;
+
 function parseArgs(argv) {
-  const opts = { size: 1 << 30, runs: 3, only: null, keep: false, out: join(root, 'bench', 'results'), fs: undefined, fsSize: undefined };
+  const opts = { size: 1 << 30, runs: 3, only: null, keep: false, out: join(root, 'bench', 'results'), fs: undefined, fsSize: undefined, asIsEnv: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -34,13 +40,15 @@ function parseArgs(argv) {
     else if (a === '--runs') opts.runs = Math.max(1, Number.parseInt(value(), 10));
     else if (a === '--only') opts.only = new Set(value().split(','));
     else if (a === '--keep') opts.keep = true;
+    else if (a === '--as-is-env') opts.asIsEnv = true;
     else if (a === '--out') opts.out = resolve(value());
     else if (a === '--fs') {
       if (value() !== 'xfs') throw new Error('--fs takes xfs (a fresh loop-mounted XFS with reflinks)');
       opts.fs = 'xfs';
     } else if (a === '--fs-size') opts.fsSize = parseSize(value());
     else if (a === '--help' || a === '-h') {
-      console.log('usage: node bench/run.js [--quick] [--size N[K|M|G]] [--runs N] [--only op,...] [--keep] [--out DIR] [--fs xfs [--fs-size N]]');
+      console.log('usage: node bench/run.js [--quick] [--size N[K|M|G]] [--runs N] [--only op,...] [--keep] [--out DIR] [--fs xfs [--fs-size N]] [--as-is-env]');
+      console.log('--as-is-env: keep NODE_EXTRA_CA_CERTS for the measured processes (removed by default; the startup rows show its cost)');
       console.log('ops: read, startup, signature, delta, patch, sync, remote, tree, simd, threads');
       console.log('--fs xfs: work files on a fresh loop XFS with reflinks (root, loop devices; sparse image of --fs-size, default 24 x size + 2 GiB, in the temp dir)');
       process.exit(0);
@@ -57,14 +65,14 @@ export function parseSize(text) {
 }
 
 // Runs a command under /usr/bin/time to get its peak RSS; wall time is measured here.
-function run(cmd, args, { env, stdoutFile, cwd } = {}) {
+function run(cmd, args, { env, stdoutFile, cwd, asIsEnv } = {}) {
   return new Promise((resolvePromise, reject) => {
     const timeFile = join(tmpdir(), `ds-bench-time-${process.pid}-${Math.random().toString(36).slice(2)}`);
     const out = stdoutFile ? openSync(stdoutFile, 'w') : 'ignore';
     const start = process.hrtime.bigint();
     const child = spawn('/usr/bin/time', ['-f', '%M', '-o', timeFile, cmd, ...args], {
       stdio: ['ignore', out, 'pipe'],
-      env: { ...process.env, ...env },
+      env: { ...(asIsEnv ? process.env : measuredEnv), ...env },
       cwd,
     });
     let stderr = '';
@@ -101,6 +109,11 @@ function rdiffBlockLen(size) {
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const want = (op) => !opts.only || opts.only.has(op);
+  opts.envRemoved = opts.asIsEnv ? [] : ENV_REMOVED;
+  if (opts.envRemoved.length > 0) {
+    measuredEnv = { ...process.env };
+    for (const name of opts.envRemoved) delete measuredEnv[name];
+  }
   if (!existsSync(join(root, 'dist', 'lib', 'cli', 'main.js'))) {
     throw new Error('dist/ is missing: run `npm install` (or `npx tsc`) first');
   }
@@ -162,12 +175,13 @@ async function main() {
     if (want('startup')) {
       const startups = [
         ['rdiff --version', () => run('rdiff', ['--version'])],
-        ['node -e 0', () => run(process.execPath, ['-e', '0'])],
-        ['deltasync --version', () => run(process.execPath, [cli, '--version'])],
+        ['node -e 0', () => run(process.execPath, ['-e', '0'], { asIsEnv: true })],
+        ['deltasync --version', () => run(process.execPath, [cli, '--version'], { asIsEnv: true })],
       ];
       if (process.env.NODE_EXTRA_CA_CERTS) {
         // node reads that bundle at startup; measured so the note can separate it out.
         startups.push(['node -e 0 without NODE_EXTRA_CA_CERTS', () => run('/usr/bin/env', ['-u', 'NODE_EXTRA_CA_CERTS', process.execPath, '-e', '0'])]);
+        startups.push(['deltasync --version without NODE_EXTRA_CA_CERTS', () => run('/usr/bin/env', ['-u', 'NODE_EXTRA_CA_CERTS', process.execPath, cli, '--version'])]);
       }
       const samples = startups.map(() => []);
       for (let r = 0; r < Math.max(5, opts.runs); r++) {
@@ -444,7 +458,8 @@ function report(rows, fail, opts, readRate) {
   const fs = opts.filesystem;
   lines.push(
     `deltasync benchmark — ${fmtBytes(opts.size)}, median of ${opts.runs}, ${new Date().toISOString()}` +
-      (fs ? `, files on ${fs.type} ${fs.reflink ? 'with' : 'without'} reflinks${fs.scratch ? ' (a fresh loop-mounted XFS)' : ''}` : ''),
+      (fs ? `, files on ${fs.type} ${fs.reflink ? 'with' : 'without'} reflinks${fs.scratch ? ' (a fresh loop-mounted XFS)' : ''}` : '') +
+      (opts.envRemoved.length ? `, measured processes without ${opts.envRemoved.join(', ')} (see the startup rows)` : ''),
   );
   lines.push('');
   lines.push('| operation | scenario | tool | median s | GB/s | speed-up vs anchor | × raw read | peak RSS MiB |');
@@ -466,7 +481,7 @@ function report(rows, fail, opts, readRate) {
   console.log(text);
   mkdirSync(opts.out, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-') + (fs?.scratch ? '-xfs' : '');
-  writeFileSync(join(opts.out, `bench-${stamp}.json`), JSON.stringify({ size: opts.size, runs: opts.runs, readRate, filesystem: fs, rows, fail }, null, 2));
+  writeFileSync(join(opts.out, `bench-${stamp}.json`), JSON.stringify({ size: opts.size, runs: opts.runs, readRate, filesystem: fs, envRemoved: opts.envRemoved, rows, fail }, null, 2));
   writeFileSync(join(opts.out, `bench-${stamp}.md`), text + '\n');
   writeFileSync(join(opts.out, 'ratios.svg'), renderSvg(rows.filter((r) => r.ratio !== undefined && r.op !== 'startup')));
   console.error(`wrote ${opts.out}/bench-${stamp}.{json,md} and ratios.svg`);

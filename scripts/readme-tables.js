@@ -69,6 +69,9 @@ export function renderBenchTable(result, meta = {}) {
   if (Number.isFinite(runs)) facts.push(`median of ${runs} run${runs === 1 ? '' : 's'}`);
   if (Number.isFinite(readRate)) facts.push(`\`cat\` reads the file from the page cache at ${(readRate / 1e9).toFixed(2)} GB/s`);
   if (result?.filesystem) facts.push(`files ${describeFs(result.filesystem)}`);
+  if (Array.isArray(result?.envRemoved) && result.envRemoved.length > 0) {
+    facts.push(`measured processes run without ${result.envRemoved.map(cell).join(', ')} (this machine sets it; the startup rows show what it costs every node process)`);
+  }
   lines.push(`Produced by \`${command}\` on ${when}${meta.source ? ` (${meta.source})` : ''}: ${facts.join(', ')}.`);
   const compared = [];
   for (const r of rows) {
@@ -133,6 +136,7 @@ export function renderSeedTable(result, meta = {}) {
       `a ${fmtBytes(size)} file already synced once, then changed (one byte appended, one byte prepended, ` +
       `or a few bytes in the middle) and synced again through a remote shell; ${cache}` +
       `${result?.filesystem ? `; files ${describeFs(result.filesystem)}` : ''}` +
+      `${Array.isArray(result?.envRemoved) && result.envRemoved.length > 0 ? `; commands run without ${result.envRemoved.map(cell).join(', ')} (set on this machine; it costs every node process its start-up)` : ''}` +
       `${result?.rsync ? `; ${String(result.rsync).replace(/\s+/g, ' ').trim()}` : ''}. ` +
       'Read and written: every byte each side\'s processes passed to read/write calls (/proc/PID/io rchar/wchar).',
   );
