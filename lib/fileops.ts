@@ -7,6 +7,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { DeltaSyncError } from './errors.js';
 import { native } from './native.js';
+import type { StrongKind } from './native.js';
 
 const fstat = promisify(fstatCallback) as (fd: number) => Promise<Stats>;
 
@@ -26,11 +27,21 @@ export type FileRef = number | FileHandle;
 interface FileOpsAddon {
   copyFileRange(fdIn: number, offIn: number, fdOut: number, offOut: number, length: number, method?: CopyMethod): Promise<number>;
   cloneFileRange(fdIn: number, offIn: number, fdOut: number, offOut: number, length: number): Promise<boolean>;
+  copyHashRange(
+    fdIn: number,
+    offIn: number,
+    fdOut: number,
+    offOut: number,
+    length: number,
+    strong: StrongKind,
+    cellLen: number,
+  ): Promise<{ bytes: number; hashes: Buffer }>;
 }
 
 const addon = native as unknown as Partial<FileOpsAddon>;
 const hasNativeCopy = typeof addon.copyFileRange === 'function';
 const hasNativeClone = typeof addon.cloneFileRange === 'function';
+const hasNativeCopyHash = typeof addon.copyHashRange === 'function';
 
 /** JS fallback buffer, same size as the addon's. */
 const READ_WRITE_BUFFER = 1024 * 1024;
@@ -122,6 +133,40 @@ export async function cloneFileRange(fileIn: FileRef, offIn: number, fileOut: Fi
   checkRange(offIn, offOut, length);
   if (!hasNativeClone) return length === 0;
   return addon.cloneFileRange!(fdIn, offIn, fdOut, offOut, length);
+}
+
+/** The most grid cells one {@link copyHashRange} call may touch (the addon's bound). */
+export const COPY_HASH_MAX_PIECES = 1 << 20;
+
+/** True when the addon provides {@link copyHashRange}. */
+export function nativeCopyHash(): boolean {
+  return hasNativeCopyHash;
+}
+
+/**
+ * Copies `[offIn, offIn + length)` of `fileIn` to `fileOut` at `offOut` through one small
+ * buffer on the thread pool (read, hash, write: no bytes in JavaScript), and resolves to the
+ * full-length `strong` hash of every piece of the range on the grid of `cellLen`-byte cells of
+ * `fileIn` (the deltasync block digest's pieces, docs/FORMAT.md), in order. `bytes` < `length`
+ * only when `fileIn` ends first (`hashes` then covers the pieces read whole). At most
+ * {@link COPY_HASH_MAX_PIECES} pieces per call. Rejects like {@link copyFileRange}.
+ */
+export async function copyHashRange(
+  fileIn: FileRef,
+  offIn: number,
+  fileOut: FileRef,
+  offOut: number,
+  length: number,
+  strong: StrongKind,
+  cellLen: number,
+): Promise<{ bytes: number; hashes: Buffer }> {
+  const fdIn = fdOf(fileIn, 'fileIn');
+  const fdOut = fdOf(fileOut, 'fileOut');
+  checkRange(offIn, offOut, length);
+  if (!hasNativeCopyHash) {
+    throw new DeltaSyncError('ERR_USAGE', 'copyHashRange needs the native addon (check nativeCopyHash() first)');
+  }
+  return addon.copyHashRange!(fdIn, offIn, fdOut, offOut, length, strong, cellLen);
 }
 
 /** Options of {@link copyRange}. */

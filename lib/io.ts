@@ -14,6 +14,13 @@ export type Input = Uint8Array | string | NodeJS.ReadableStream | AsyncIterable<
 /** Size of the chunks handed to the native code: large, so the per-call cost vanishes. */
 export const CHUNK_SIZE = 8 * 1024 * 1024;
 
+/**
+ * Default chunk of file inputs. Files are read one chunk ahead into two buffers: 4 MiB keeps
+ * those 8 MiB of a delta's or signature's peak memory where 8 MiB chunks would cost 16, and
+ * per-call costs stay negligible (the native calls take milliseconds per chunk).
+ */
+export const FILE_CHUNK_SIZE = 4 * 1024 * 1024;
+
 function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
   return value !== null && typeof value === 'object' && typeof (value as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function';
 }
@@ -55,22 +62,25 @@ export class InputSource {
     this.handle = handle;
   }
 
-  /** Opens `input`; files are opened and stat'ed now (ERR_IO names the path). */
-  static async open(input: Input, what = 'input', chunkSize = CHUNK_SIZE): Promise<InputSource> {
+  /**
+   * Opens `input`; files are opened and stat'ed now (ERR_IO names the path). `chunkSize`
+   * defaults to FILE_CHUNK_SIZE for files, CHUNK_SIZE for the rest.
+   */
+  static async open(input: Input, what = 'input', chunkSize?: number): Promise<InputSource> {
     if (typeof input === 'string') {
       let handle: FileHandle | undefined;
       try {
         handle = await open(input, 'r');
         const st = await handle.stat();
         if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-        return new InputSource(input, st.isFile() ? st.size : undefined, input, handle, chunkSize);
+        return new InputSource(input, st.isFile() ? st.size : undefined, input, handle, chunkSize ?? FILE_CHUNK_SIZE);
       } catch (err) {
         await handle?.close().catch(() => undefined);
         throw ioError(err, input, 'open');
       }
     }
-    if (input instanceof Uint8Array) return new InputSource(what, input.length, input, undefined, chunkSize);
-    if (isAsyncIterable(input) || isOldStyleStream(input)) return new InputSource(what, undefined, input, undefined, chunkSize);
+    if (input instanceof Uint8Array) return new InputSource(what, input.length, input, undefined, chunkSize ?? CHUNK_SIZE);
+    if (isAsyncIterable(input) || isOldStyleStream(input)) return new InputSource(what, undefined, input, undefined, chunkSize ?? CHUNK_SIZE);
     throw new DeltaSyncError('ERR_USAGE', `${what} must be a Buffer/Uint8Array, a file path, a readable stream or an async iterable`);
   }
 
@@ -203,6 +213,11 @@ export class FileRangeReader {
     }
   }
 
+  /** The open descriptor (for range copies), or undefined once closed. */
+  get fd(): number | undefined {
+    return this.handle?.fd;
+  }
+
   /** Bytes [offset, offset + length) clipped to the file (a view of a buffer never reused). */
   async read(offset: number, length: number): Promise<Buffer> {
     const end = Math.min(offset + length, this.size);
@@ -305,6 +320,31 @@ export class AtomicFile {
       this.inFlight = this.writeBatch(this.takePending());
       this.inFlight.catch(() => undefined); // surfaced when awaited
     }
+  }
+
+  /** The temp file's descriptor (positional writes, range copies into it). */
+  get fd(): number {
+    return this.handle.fd;
+  }
+
+  /**
+   * Writes the concatenation of `parts` at `position` now (writev, no copy), bypassing the
+   * queue of write(): for writers that place their bytes themselves. Do not mix with write().
+   */
+  async writeAt(parts: Buffer[], position: number): Promise<void> {
+    let at = position;
+    try {
+      while (parts.length > 0) {
+        const batch = parts.length > 1024 ? parts.slice(0, 1024) : parts;
+        const { bytesWritten } = await this.handle.writev(batch, at);
+        if (bytesWritten === 0) throw Object.assign(new Error('write wrote nothing'), { code: 'EIO', syscall: 'writev' });
+        at += bytesWritten;
+        parts = dropBytes(parts, bytesWritten);
+      }
+    } catch (err) {
+      throw ioError(err, this.target, 'write');
+    }
+    this.bytes = Math.max(this.bytes, at);
   }
 
   /** Writes everything queued and waits for it. */

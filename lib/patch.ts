@@ -3,15 +3,15 @@ import { constants as bufferConstants } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
 import { Transform } from 'node:stream';
 import type { TransformCallback } from 'node:stream';
-import { DeltaSyncError } from './errors.js';
+import { DeltaSyncError, ioError } from './errors.js';
 import { AutoDeltaDecoder } from './format/detect.js';
 import type { DeltaOp } from './format/ops.js';
+import { copyHashRange, copyRange, nativeCopyHash } from './fileops.js';
 import { CHUNK_SIZE, FileRangeReader, InputSource, writeAtomically } from './io.js';
-import type { AtomicFileOptions, Input } from './io.js';
+import type { AtomicFile, AtomicFileOptions, Input } from './io.js';
 import { native } from './native.js';
 import type { NativeHasher, StrongKind } from './native.js';
 import { BlockDigest } from './format/deltasync.js';
-import { WEAK_WIDTH } from './params.js';
 
 /** Something to copy basis bytes from: bytes in memory, a file path, or a reader. */
 export type Basis = Uint8Array | string /* file path, random access */ | BasisReader;
@@ -63,6 +63,8 @@ function checkBasis(basis: unknown): void {
 
 async function openBasis(basis: Basis): Promise<BasisAccess> {
   if (typeof basis === 'string') return FileRangeReader.open(basis);
+  // An already open file (patchFile): its views are never reused, no copy needed.
+  if (basis instanceof FileRangeReader) return basis;
   if (basis instanceof Uint8Array) {
     const buf = Buffer.from(basis.buffer, basis.byteOffset, basis.byteLength);
     return {
@@ -88,8 +90,24 @@ async function openBasis(basis: Basis): Promise<BasisAccess> {
   };
 }
 
+/** Strong hashes of consecutive cells of a buffer (native/format/binding.cc); absent in old builds. */
+const hashCells = (native as unknown as { hashCells?: (strong: StrongKind, data: Uint8Array, cellLen: number) => Promise<Buffer> })
+  .hashCells;
+
 /** Output batches: big enough that hashing and writing cost little per call. */
 const OUTPUT_BATCH = 1024 * 1024;
+/** A batch holds at most this many pieces (writev's IOV_MAX). */
+const OUTPUT_BATCH_PARTS = 1024;
+/**
+ * Hashed range copies go in pieces of this size, two in flight (one reading and hashing while
+ * the other writes): big enough that a call's cost vanishes, small enough to overlap.
+ */
+const COPY_SEGMENT = 8 * 1024 * 1024;
+/**
+ * Shorter COPYs go through the batched user-space path: a range copy costs a few system calls
+ * and a thread-pool round trip, which many tiny COPYs would pay over and over.
+ */
+const RANGE_COPY_MIN = 128 * 1024;
 
 type Sink = (data: Buffer) => void | Promise<void>;
 
@@ -111,8 +129,18 @@ export interface BlockHashGrid {
 export interface PatchOutput {
   /** Writes result bytes at `position`. */
   write(data: Buffer, position: number): Promise<void>;
+  /** Writes the concatenation of `parts` at `position` (writev); used instead of write() when given. */
+  writeParts?(parts: Buffer[], position: number): Promise<void>;
   /** Puts basis bytes [offset, offset + length) at `position` (e.g. copy_file_range). */
   copyFromBasis?(offset: number, length: number, position: number): Promise<void>;
+  /**
+   * Puts basis bytes [offset, offset + length) at `position` and resolves to the full-length
+   * `strong` hash of each piece of the range on the basis grid of `cellLen`-byte cells, in order
+   * (see {@link copyHashRange}): COPYs are then verified without their bytes entering
+   * JavaScript. Must reject (ERR_CORRUPT) when the basis ends before the range does. Called
+   * with up to two ranges in flight; each starts on a cell border or at a COPY's start.
+   */
+  copyHashedFromBasis?(offset: number, length: number, position: number, strong: StrongKind, cellLen: number): Promise<Buffer>;
   /** In place: basis bytes [offset, offset + length) are already where they belong. */
   unchanged?(offset: number, length: number): void;
 }
@@ -179,13 +207,28 @@ export class PatchEngine {
     for (const op of ops) {
       if (op.kind === 'literal') {
         this.stats.literalBytes += op.data.length;
-        await this.digest?.literal(op.data);
-        await this.emit(op.data);
+        // Hashing (thread pool) and writing overlap; both settle before anything is thrown.
+        const hashed = this.digest?.literal(op.data);
+        if (hashed) {
+          const [h, e] = await Promise.allSettled([hashed, this.emit(op.data)]);
+          if (h.status === 'rejected') throw h.reason;
+          if (e.status === 'rejected') throw e.reason;
+        } else {
+          await this.emit(op.data);
+        }
       } else {
         await this.copy(op.offset, op.length);
       }
     }
     this.stats.elapsedMs = performance.now() - this.started;
+  }
+
+  /**
+   * Writes out what is batched: afterwards the engine holds no reference to the chunks given
+   * to write() (their buffers may be reused).
+   */
+  async drain(): Promise<void> {
+    await this.flush();
   }
 
   /** Ends the delta: checks it is complete, flushes, verifies the result digest. */
@@ -244,8 +287,16 @@ export class PatchEngine {
     }
     this.stats.copiedBytes += length;
     const digest = this.digest;
+    const out = this.output;
+    const inPlace = this.options.inPlace === true;
     if (!digest) {
-      await this.copyThrough(offset, length);
+      // Nothing to verify (rdiff): the output may copy the range without reading it.
+      if (out?.copyFromBasis && !inPlace && length >= RANGE_COPY_MIN) await this.copyOutside(offset, length, () => out.copyFromBasis!(offset, length, this.position));
+      else await this.copyThrough(offset, length);
+      return;
+    }
+    if (out?.copyHashedFromBasis && !inPlace && length >= RANGE_COPY_MIN && !this.usableGrid()) {
+      await this.copyHashed(offset, length);
       return;
     }
     // A COPY is at most three groups of pieces, so the work per COPY is not per cell: a head
@@ -265,6 +316,55 @@ export class PatchEngine {
     if (cellsEnd < end) await this.copyPiece(cellsEnd, end - cellsEnd);
   }
 
+  /** Output bytes [position, position + length) put there by `put`, past the batch. */
+  private async copyOutside(offset: number, length: number, put: () => Promise<void>): Promise<void> {
+    await this.flush();
+    await put();
+    this.rangeCopiedBytes += length;
+    this.position += length;
+    this.stats.outBytes += length;
+  }
+
+  /**
+   * A COPY verified from the hashes the output computes as it copies (copyHashedFromBasis), in
+   * segments ending on cell borders, two in flight, their hashes fed to the digest in order.
+   */
+  private async copyHashed(offset: number, length: number): Promise<void> {
+    await this.flush();
+    const out = this.output!;
+    const digest = this.digest!;
+    const B = digest.blockLen;
+    const w = digest.pieceHashLen;
+    const end = offset + length;
+    const start = this.position;
+    // Bounded so one call's hashes stay small (a hostile grid of 1-byte cells).
+    const span = Math.max(B, Math.min(COPY_SEGMENT, B * 65536));
+    const inFlight: { done: Promise<Buffer>; length: number }[] = [];
+    let at = offset;
+    try {
+      while (at < end || inFlight.length > 0) {
+        while (inFlight.length < 2 && at < end) {
+          const border = Math.floor((at + span) / B) * B;
+          const to = Math.min(end, border > at ? border : (Math.floor(at / B) + 1) * B);
+          const done = out.copyHashedFromBasis!(at, to - at, start + (at - offset), digest.strong, B);
+          done.catch(() => undefined); // surfaced when awaited
+          inFlight.push({ done, length: to - at });
+          at = to;
+        }
+        const next = inFlight[0]!;
+        const hashes = await next.done;
+        inFlight.shift();
+        await digest.pieces(hashes, w, 0, hashes.length / w, next.length);
+      }
+    } finally {
+      // Never leave a copy running into a file the caller is about to close.
+      await Promise.allSettled(inFlight.map((f) => f.done));
+    }
+    this.rangeCopiedBytes += length;
+    this.position += length;
+    this.stats.outBytes += length;
+  }
+
   /** One piece that is not a whole cell: its bytes are hashed. */
   private async copyPiece(offset: number, length: number): Promise<void> {
     const digest = this.digest!;
@@ -281,20 +381,18 @@ export class PatchEngine {
     const count = Math.ceil(length / B);
     const grid = this.usableGrid();
     if (!grid) {
-      // Hashed in bulk by a signature builder with full-length strong sums: one native call per
-      // chunk however small the cells (a hostile block length of 1 costs what its signature would).
-      const builder = new native.SignatureBuilder({ blockLen: B, strongLen: w, strong: digest.strong, rolling: 'ds64' });
-      const entry = WEAK_WIDTH.ds64 + w;
-      const chunk = Math.min(CHUNK_SIZE, B * 65536);
-      let cellsDone = 0;
-      await this.copyThrough(offset, length, undefined, chunk, async (data) => {
-        const entries = await builder.update(data);
-        const n = entries.length / entry;
-        await digest.pieces(entries, entry, WEAK_WIDTH.ds64, n, n * B);
-        cellsDone += n;
-      });
-      const last = builder.final();
-      if (last.length > 0) await digest.pieces(last, entry, WEAK_WIDTH.ds64, 1, length - cellsDone * B);
+      if (hashCells && B <= CHUNK_SIZE / 2) {
+        // Hashed in bulk, strong hashes only: one native call per chunk of whole cells however
+        // small they are (a hostile block length of 1 costs what its signature would).
+        const chunk = Math.floor(Math.min(CHUNK_SIZE, B * 65536) / B) * B;
+        await this.copyThrough(offset, length, undefined, chunk, async (data) => {
+          const hashes = await hashCells(digest.strong, data, B);
+          await digest.pieces(hashes, w, 0, hashes.length / w, data.length);
+        });
+        return;
+      }
+      // Cells too big to read whole (or an addon without hashCells): one streaming hash each.
+      for (let at = offset; at < offset + length; at += B) await this.copyPiece(at, Math.min(B, offset + length - at));
       return;
     }
     const first = offset / B;
@@ -367,15 +465,21 @@ export class PatchEngine {
     this.position += data.length;
     this.batch.push(data);
     this.batchBytes += data.length;
-    if (this.batchBytes >= OUTPUT_BATCH) await this.flush();
+    if (this.batchBytes >= OUTPUT_BATCH || this.batch.length >= OUTPUT_BATCH_PARTS) await this.flush();
   }
 
   private async flush(): Promise<void> {
     if (this.batchBytes === 0) return;
-    const data = this.batch.length === 1 ? this.batch[0]! : Buffer.concat(this.batch, this.batchBytes);
+    const parts = this.batch;
     const at = this.position - this.batchBytes;
+    const bytes = this.batchBytes;
     this.batch = [];
     this.batchBytes = 0;
+    if (this.output?.writeParts) {
+      await this.output.writeParts(parts, at);
+      return;
+    }
+    const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts, bytes);
     if (this.output) await this.output.write(data, at);
     else await this.sink!(data);
   }
@@ -480,6 +584,9 @@ export function createPatchStream(basis: Basis): Transform & { readonly stats: P
   return new PatchStream(basis);
 }
 
+/** Delta chunks of patchFile: two buffers in turn (literals are written before they are reused). */
+const PATCH_DELTA_CHUNK = 4 * 1024 * 1024;
+
 /**
  * Applies `delta` to `basis` into `outPath`: written to a temp file beside it, verified,
  * fsynced (unless `options.fsync` is false) and renamed; on any error nothing is left behind.
@@ -488,19 +595,62 @@ export function createPatchStream(basis: Basis): Transform & { readonly stats: P
 export async function patchFile(basis: Basis, delta: Input, outPath: string, options?: AtomicFileOptions): Promise<PatchStats> {
   checkBasis(basis);
   if (typeof outPath !== 'string') throw new DeltaSyncError('ERR_USAGE', 'patchFile needs an output path');
-  const src = await InputSource.open(delta, 'delta');
+  const src = await InputSource.open(delta, 'delta', PATCH_DELTA_CHUNK);
+  let basisFile: FileRangeReader | undefined;
   try {
+    // A basis file goes to the output file by range copies (hashed on the way where the
+    // delta's digest needs its bytes), never through JavaScript.
+    if (typeof basis === 'string') basisFile = await FileRangeReader.open(basis);
     return await writeAtomically(outPath, async (file) => {
-      const engine = new PatchEngine(basis, (data) => file.write(data));
+      const engine = new PatchEngine(basisFile ?? basis, undefined, { output: fileOutput(file, basisFile) });
       try {
         await engine.open();
-        for await (const chunk of src.chunks()) await engine.write(chunk);
+        for await (const chunk of src.chunks({ reuseBuffers: true })) {
+          await engine.write(chunk);
+          await engine.drain();
+        }
         return await engine.finish();
       } finally {
         await engine.close();
       }
     }, options);
   } finally {
+    await basisFile?.close();
     await src.close();
   }
+}
+
+/** Positional output into an atomic file, with range copies from `basis` when it is a file. */
+function fileOutput(file: AtomicFile, basis: FileRangeReader | undefined): PatchOutput {
+  const output: PatchOutput = {
+    write: (data, position) => file.writeAt([data], position),
+    writeParts: (parts, position) => file.writeAt(parts, position),
+  };
+  if (!basis) return output;
+  const shortBasis = (offset: number): DeltaSyncError =>
+    new DeltaSyncError('ERR_CORRUPT', `delta COPY at offset ${offset} runs past the end of the basis`);
+  const basisFd = (): number => {
+    const fd = basis.fd;
+    if (fd === undefined) throw new Error('deltasync: basis already closed');
+    return fd;
+  };
+  // A failed read names the basis, anything else the output.
+  const rangeError = (err: unknown): DeltaSyncError =>
+    (err as { syscall?: string }).syscall === 'pread' ? ioError(err, basis.path, 'read') : ioError(err, file.target, 'write');
+  output.copyFromBasis = async (offset, length, position) => {
+    const r = await copyRange(basisFd(), offset, file.fd, position, length).catch((err: unknown) => {
+      throw rangeError(err);
+    });
+    if (r.bytes !== length) throw shortBasis(offset + r.bytes);
+  };
+  if (nativeCopyHash()) {
+    output.copyHashedFromBasis = async (offset, length, position, strong, cellLen) => {
+      const r = await copyHashRange(basisFd(), offset, file.fd, position, length, strong, cellLen).catch((err: unknown) => {
+        throw rangeError(err);
+      });
+      if (r.bytes !== length) throw shortBasis(offset + r.bytes);
+      return r.hashes;
+    };
+  }
+  return output;
 }

@@ -2,6 +2,8 @@
 // the libuv thread pool. See fileops.h for the contract and lib/fileops.ts for the JS side.
 #include "fileops.h"
 
+#include "hash/strong.h"
+
 #include <napi.h>
 
 #include <algorithm>
@@ -9,6 +11,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -72,24 +75,30 @@ void read_write(int fd_in, uint64_t* off_in, int fd_out, uint64_t* off_out, uint
   }
 }
 
+// False (with r's error set) when the pair can't take a forward range copy.
+bool pair_usable(int fd_in, uint64_t off_in, int fd_out, uint64_t off_out, uint64_t length, RangeResult* r) {
+  struct stat in_st {}, out_st {};
+  if (fstat(fd_in, &in_st) != 0) return *r = failed(*r, errno, "fstat"), false;
+  if (fstat(fd_out, &out_st) != 0) return *r = failed(*r, errno, "fstat"), false;
+  // Overlapping ranges of one file would be smeared by a forward chunked copy.
+  if (in_st.st_dev == out_st.st_dev && in_st.st_ino == out_st.st_ino && off_in < off_out + length &&
+      off_out < off_in + length) {
+    return *r = failed(*r, EINVAL, "copy_file_range"), false;
+  }
+  const int out_flags = fcntl(fd_out, F_GETFL);
+  if (out_flags < 0) return *r = failed(*r, errno, "fcntl"), false;
+  // pwrite on an O_APPEND descriptor appends whatever the offset says: refuse, as the kernel
+  // does for copy_file_range.
+  if (out_flags & O_APPEND) return *r = failed(*r, EBADF, "pwrite"), false;
+  return true;
+}
+
 }  // namespace
 
 RangeResult copy_range(int fd_in, uint64_t off_in, int fd_out, uint64_t off_out, uint64_t length, CopyMethod method) {
   RangeResult r;
   if (length == 0) return r;
-  struct stat in_st {}, out_st {};
-  if (fstat(fd_in, &in_st) != 0) return failed(r, errno, "fstat");
-  if (fstat(fd_out, &out_st) != 0) return failed(r, errno, "fstat");
-  // Overlapping ranges of one file would be smeared by a forward chunked copy.
-  if (in_st.st_dev == out_st.st_dev && in_st.st_ino == out_st.st_ino && off_in < off_out + length &&
-      off_out < off_in + length) {
-    return failed(r, EINVAL, "copy_file_range");
-  }
-  const int out_flags = fcntl(fd_out, F_GETFL);
-  if (out_flags < 0) return failed(r, errno, "fcntl");
-  // pwrite on an O_APPEND descriptor appends whatever the offset says: refuse, as the kernel
-  // does for copy_file_range.
-  if (out_flags & O_APPEND) return failed(r, EBADF, "pwrite");
+  if (!pair_usable(fd_in, off_in, fd_out, off_out, length, &r)) return r;
 
 #if defined(__linux__) && defined(SYS_copy_file_range)
   if (method != CopyMethod::ReadWrite) {
@@ -127,6 +136,94 @@ RangeResult copy_range(int fd_in, uint64_t off_in, int fd_out, uint64_t off_out,
   read_write(fd_in, &off_in, fd_out, &off_out, length, &r);
   return r;
 }
+
+namespace {
+
+// Pieces of [offset, offset + length) on a grid of cell_len-byte cells (0 for length 0).
+uint64_t piece_count(uint64_t offset, uint64_t length, uint64_t cell_len) {
+  if (length == 0 || cell_len == 0) return 0;
+  return (offset + length - 1) / cell_len - offset / cell_len + 1;
+}
+
+// Copies [off_in, off_in + length) of fd_in to fd_out at off_out through one small buffer
+// (pread, hash, pwrite: each byte is copied once each way and hashed while in cache) and
+// writes to `hashes` the full-length `kind` hash of every piece of the range: the part of it
+// inside one cell [k * cell_len, (k + 1) * cell_len) of fd_in (deltasync's block digest,
+// docs/FORMAT.md). Stops early at the end of fd_in (r.bytes < length; `hashes` then holds only
+// the pieces read whole). Same refusals as copy_range (overlap: EINVAL, O_APPEND: EBADF).
+RangeResult copy_hash_range(int fd_in, uint64_t off_in, int fd_out, uint64_t off_out, uint64_t length,
+                            StrongKind kind, uint64_t cell_len, std::vector<uint8_t>* hashes) {
+  RangeResult r;
+  hashes->clear();
+  if (length == 0 || cell_len == 0) return r;
+  if (!pair_usable(fd_in, off_in, fd_out, off_out, length, &r)) return r;
+  const size_t hash_len = strong_full_len(kind);
+  hashes->resize(static_cast<size_t>(piece_count(off_in, length, cell_len)) * hash_len);
+  // Small enough to stay in the core's L2 between the read, the hash and the write; one per
+  // pool thread, kept (a fresh buffer per call would page-fault it in every time).
+  constexpr size_t kBuffer = size_t{512} << 10;
+  thread_local std::unique_ptr<uint8_t[]> buffer;
+  if (!buffer) buffer.reset(new uint8_t[kBuffer]);
+  uint8_t* const buf = buffer.get();
+  std::unique_ptr<StrongHasher> open;  // a piece longer than what one read holds
+  size_t hashed = 0;                   // hash bytes written to *hashes
+  const uint64_t end = off_in + length;
+  uint64_t pos = off_in;
+  while (pos < end) {
+    // Reads end where the output's pages do, so writes cover whole pages (a one-byte shift
+    // would otherwise make every write start and end inside a page).
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(end - pos, kBuffer - off_out % 4096));
+    size_t got = 0;
+    while (got < want) {
+      const ssize_t n = pread(fd_in, buf + got, want - got, static_cast<off_t>(pos + got));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        hashes->resize(hashed);
+        return failed(r, errno, "pread");
+      }
+      if (n == 0) break;
+      got += static_cast<size_t>(n);
+    }
+    // Hash the pieces this read covers (whole ones at once, a longer one in parts).
+    for (uint64_t p = pos; p < pos + got;) {
+      const uint64_t piece_end = std::min(end, (p / cell_len + 1) * cell_len);
+      const uint64_t seg_end = std::min(piece_end, pos + got);
+      const uint8_t* seg = buf + (p - pos);
+      const size_t seg_len = static_cast<size_t>(seg_end - p);
+      if (!open && seg_end == piece_end) {
+        strong_sum(kind, seg, seg_len, hashes->data() + hashed);
+        hashed += hash_len;
+      } else {
+        if (!open) open = std::make_unique<StrongHasher>(kind);
+        open->update(seg, seg_len);
+        if (seg_end == piece_end) {
+          open->digest(hashes->data() + hashed);
+          hashed += hash_len;
+          open.reset();
+        }
+      }
+      p = seg_end;
+    }
+    for (size_t put = 0; put < got;) {
+      const ssize_t n = pwrite(fd_out, buf + put, got - put, static_cast<off_t>(off_out + put));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        r.bytes += put;
+        hashes->resize(hashed);
+        return failed(r, errno, "pwrite");
+      }
+      put += static_cast<size_t>(n);
+    }
+    pos += got;
+    off_out += got;
+    r.bytes += got;
+    if (got < want) break;  // the end of the input
+  }
+  hashes->resize(hashed);
+  return r;
+}
+
+}  // namespace
 
 CloneResult clone_range(int fd_in, uint64_t off_in, int fd_out, uint64_t off_out, uint64_t length) {
   CloneResult r;
@@ -375,9 +472,82 @@ Napi::Value CloneFileRange(const Napi::CallbackInfo& info) {
   return promise;
 }
 
+// The most pieces one copyHashRange call hashes: bounds its result (the caller splits longer
+// ranges; a hostile 1-byte grid costs calls, not memory).
+constexpr uint64_t kMaxPiecesPerCall = uint64_t{1} << 20;
+
+class CopyHashWorker : public Napi::AsyncWorker {
+ public:
+  CopyHashWorker(Napi::Env env, const RangeArgs& args, ds::StrongKind kind, uint64_t cell_len)
+      : Napi::AsyncWorker(env, "deltasync:copyHashRange"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        args_(args),
+        kind_(kind),
+        cell_len_(cell_len) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    result_ = ds::copy_hash_range(args_.fd_in, args_.off_in, args_.fd_out, args_.off_out, args_.length, kind_, cell_len_,
+                                  &hashes_);
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (result_.error != 0) {
+      deferred_.Reject(system_error(env, result_.error, result_.syscall, result_.bytes));
+      return;
+    }
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("bytes", Napi::Number::New(env, static_cast<double>(result_.bytes)));
+    r.Set("hashes", hashes_.empty() ? Napi::Buffer<uint8_t>::New(env, 0)
+                                    : Napi::Buffer<uint8_t>::Copy(env, hashes_.data(), hashes_.size()));
+    deferred_.Resolve(r);
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  RangeArgs args_;
+  ds::StrongKind kind_;
+  uint64_t cell_len_;
+  ds::RangeResult result_;
+  std::vector<uint8_t> hashes_;
+};
+
+// copyHashRange(fdIn, offIn, fdOut, offOut, length, strong, cellLen) -> Promise<{ bytes, hashes }>
+// strong: 'xxh3', 'md4' or 'blake2b'; cellLen 1..2^26; at most 2^20 pieces per call.
+Napi::Value CopyHashRange(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RangeArgs args;
+  const char* code = "";
+  const std::string problem = parse_range_args(info, &args, &code);
+  if (!problem.empty()) {
+    Napi::Error e = std::strcmp(code, "ERR_OUT_OF_RANGE") == 0 ? Napi::Error(Napi::RangeError::New(env, problem))
+                                                               : Napi::Error(Napi::TypeError::New(env, problem));
+    return rejected(env, e, code);
+  }
+  const std::string name = info.Length() > 5 && info[5].IsString() ? info[5].As<Napi::String>().Utf8Value() : "";
+  ds::StrongKind kind;
+  if (name == "xxh3") kind = ds::StrongKind::Xxh3;
+  else if (name == "md4") kind = ds::StrongKind::Md4;
+  else if (name == "blake2b") kind = ds::StrongKind::Blake2b;
+  else return rejected(env, Napi::TypeError::New(env, "strong must be 'xxh3', 'md4' or 'blake2b'"), "ERR_INVALID_ARG_VALUE");
+  uint64_t cell_len = 0;
+  if (info.Length() < 7 || !parse_u53(info[6], &cell_len) || cell_len < 1 || cell_len > (uint64_t{1} << 26)) {
+    return rejected(env, Napi::RangeError::New(env, "cellLen must be an integer in 1..2^26"), "ERR_OUT_OF_RANGE");
+  }
+  if (ds::piece_count(args.off_in, args.length, cell_len) > kMaxPiecesPerCall) {
+    return rejected(env, Napi::RangeError::New(env, "range covers more than 2^20 cells: split it"), "ERR_OUT_OF_RANGE");
+  }
+  auto* worker = new CopyHashWorker(env, args, kind, cell_len);
+  Napi::Promise promise = worker->promise();
+  worker->Queue();
+  return promise;
+}
+
 }  // namespace
 
 void register_fileops(Napi::Env env, Napi::Object exports) {
   exports.Set("copyFileRange", Napi::Function::New(env, CopyFileRange, "copyFileRange"));
   exports.Set("cloneFileRange", Napi::Function::New(env, CloneFileRange, "cloneFileRange"));
+  exports.Set("copyHashRange", Napi::Function::New(env, CopyHashRange, "copyHashRange"));
 }

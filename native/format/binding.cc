@@ -4,6 +4,7 @@
 // misuse of the API itself (wrong argument types) throws.
 #include <napi.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -12,6 +13,7 @@
 #include "format/apply.h"
 #include "format/delta_decoder.h"
 #include "format/signature_format.h"
+#include "hash/strong.h"
 
 namespace {
 
@@ -296,6 +298,72 @@ Napi::Value ApplyDelta(const Napi::CallbackInfo& info) {
   return r;
 }
 
+// Full-length strong hashes of consecutive cells of one buffer, on the thread pool: the
+// patcher's check of COPYed basis bytes when no trusted grid has them (strong only: no weak
+// sums, unlike a signature builder). Keeps the buffer alive until it settles.
+class HashCellsWorker : public Napi::AsyncWorker {
+ public:
+  HashCellsWorker(Napi::Env env, Napi::Uint8Array data, ds::StrongKind kind, uint64_t cell_len)
+      : Napi::AsyncWorker(env, "deltasync:hashCells"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        data_ref_(Napi::Persistent(data)),
+        bytes_(data.Data()),
+        len_(data.ByteLength()),
+        kind_(kind),
+        cell_len_(cell_len) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    const size_t w = ds::strong_full_len(kind_);
+    const size_t cells = len_ == 0 ? 0 : static_cast<size_t>((len_ - 1) / cell_len_ + 1);
+    out_.resize(cells * w);
+    for (size_t i = 0; i < cells; ++i) {
+      const uint64_t at = i * cell_len_;
+      ds::strong_sum(kind_, bytes_ + at, static_cast<size_t>(std::min<uint64_t>(cell_len_, len_ - at)), out_.data() + i * w);
+    }
+  }
+  void OnOK() override {
+    data_ref_.Reset();
+    deferred_.Resolve(copy_buffer(Env(), out_.data(), out_.size()));
+  }
+  void OnError(const Napi::Error& e) override {
+    data_ref_.Reset();
+    deferred_.Reject(e.Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Napi::Reference<Napi::Uint8Array> data_ref_;
+  const uint8_t* bytes_;
+  size_t len_;
+  ds::StrongKind kind_;
+  uint64_t cell_len_;
+  std::vector<uint8_t> out_;
+};
+
+// hashCells(strong, data, cellLen) -> Promise<Buffer>: the hash of every cellLen-byte cell of
+// data (the last may be shorter), back to back. At most 2^20 cells per call.
+Napi::Value HashCells(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string name = string_arg(info, 0);
+  ds::StrongKind kind;
+  if (name == "xxh3") kind = ds::StrongKind::Xxh3;
+  else if (name == "md4") kind = ds::StrongKind::Md4;
+  else if (name == "blake2b") kind = ds::StrongKind::Blake2b;
+  else throw Napi::TypeError::New(env, "strong must be 'xxh3', 'md4' or 'blake2b'");
+  Napi::Uint8Array data = bytes_arg(info, 1);
+  uint64_t cell_len;
+  if (!to_count(info[2], uint64_t{1} << 26, &cell_len) || cell_len == 0) {
+    throw Napi::RangeError::New(env, "cellLen must be an integer in 1..2^26");
+  }
+  if (data.ByteLength() / cell_len > (uint64_t{1} << 20)) throw Napi::RangeError::New(env, "more than 2^20 cells: split the data");
+  auto* worker = new HashCellsWorker(env, data, kind, cell_len);
+  Napi::Promise promise = worker->promise();
+  worker->Queue();
+  return promise;
+}
+
 }  // namespace
 
 void register_format(Napi::Env env, Napi::Object exports) {
@@ -305,4 +373,5 @@ void register_format(Napi::Env env, Napi::Object exports) {
   exports.Set("rdiffSignatureBlockCount", Napi::Function::New(env, RdiffSignatureBlockCount));
   exports.Set("parseSignature", Napi::Function::New(env, ParseSignature));
   exports.Set("applyDelta", Napi::Function::New(env, ApplyDelta));
+  exports.Set("hashCells", Napi::Function::New(env, HashCells));
 }
