@@ -86,14 +86,16 @@ export class InputSource {
 
   /**
    * The input in chunks of about chunkSize bytes (the last may be shorter; none is empty).
-   * `reuseBuffers`: file chunks come from two buffers used in turn, so a chunk is only valid
-   * until the consumer asks for the next one — for consumers that keep nothing (signatures),
-   * it saves a fresh, page-faulting allocation per chunk.
+   * `reuseBuffers`: file chunks come from `buffers` (default 2) buffers used in turn, so a chunk
+   * is only valid until the consumer asks for chunk number (its own + buffers - 1) — for
+   * consumers that keep nothing (signatures), it saves a fresh, page-faulting allocation per
+   * chunk; a third buffer lets a consumer still write one chunk's data out while it works on the
+   * next.
    */
-  async *chunks(options: { reuseBuffers?: boolean } = {}): AsyncGenerator<Buffer> {
+  async *chunks(options: { reuseBuffers?: boolean; buffers?: 2 | 3 } = {}): AsyncGenerator<Buffer> {
     const input = this.input;
     if (typeof input === 'string') {
-      yield* this.fileChunks(input, options.reuseBuffers === true);
+      yield* this.fileChunks(input, options.reuseBuffers === true ? (options.buffers ?? 2) : 0);
     } else if (input instanceof Uint8Array) {
       const buf = toBuffer(input, this.name);
       for (let pos = 0; pos < buf.length; pos += this.chunkSize) yield buf.subarray(pos, pos + this.chunkSize);
@@ -102,18 +104,19 @@ export class InputSource {
     }
   }
 
-  private async *fileChunks(path: string, reuseBuffers: boolean): AsyncGenerator<Buffer> {
+  private async *fileChunks(path: string, reusedBuffers: number): AsyncGenerator<Buffer> {
     const handle = this.handle;
     if (!handle) throw new Error('deltasync: input already closed');
     // Small files get a buffer their size (+1 to see the end), not a whole chunk.
     const wantAt = (position: number): number =>
       this.size === undefined ? this.chunkSize : Math.min(this.chunkSize, Math.max(64 * 1024, this.size - position + 1));
-    // One chunk is with the consumer while the next is being read: two buffers suffice.
+    // One chunk is with the consumer while the next is being read (and, with three, one more
+    // is still being written out by the consumer).
     const pool: Buffer[] = [];
     let turn = 0;
     const bufferFor = (length: number): Buffer => {
-      if (!reuseBuffers) return Buffer.allocUnsafe(length);
-      const slot = turn++ % 2;
+      if (reusedBuffers === 0) return Buffer.allocUnsafe(length);
+      const slot = turn++ % reusedBuffers;
       if (!pool[slot] || pool[slot]!.length < length) pool[slot] = Buffer.allocUnsafe(Math.max(length, this.chunkSize));
       return pool[slot]!.subarray(0, length);
     };

@@ -351,23 +351,12 @@ async function deltaToSink(
   output: string | undefined,
   options: AtomicFileOptions,
 ): Promise<DeltaStats> {
-  const { DeltaEngine } = await import('../delta.js');
-  const src = await InputSource.open(input, typeof input === 'string' ? input : 'stdin');
+  const { DeltaEngine, pipeDelta, DELTA_FILE_CHUNK } = await import('../delta.js');
+  const src = await InputSource.open(input, typeof input === 'string' ? input : 'stdin', DELTA_FILE_CHUNK);
   try {
     const engine = new DeltaEngine(sig, src.size);
-    // An engine that keeps no reference to a chunk once update() resolves (a static
-    // `releasesInput` flag says so) lets the reader recycle two buffers instead of allocating
-    // 8 MiB per chunk; the pieces it returns may still point into the chunk, so they are
-    // written out (flush) before the next chunk is requested.
-    const reuseBuffers = (DeltaEngine as { releasesInput?: boolean }).releasesInput === true;
-    let settle: () => Promise<void> = () => Promise.resolve();
-    const run = async (write: (parts: Buffer[]) => Promise<void>): Promise<void> => {
-      for await (const chunk of src.chunks({ reuseBuffers })) {
-        await write(await engine.update(chunk));
-        if (reuseBuffers) await settle();
-      }
-      await write(await engine.finish());
-    };
+    // Reading, matching and writing overlap; each write has finished when it resolves.
+    const run = (write: (parts: Buffer[]) => Promise<void>): Promise<void> => pipeDelta(engine, src, write);
     if (output === undefined) {
       // One write per engine call: the encoder hands back many small pieces.
       await run((parts) => {
@@ -378,12 +367,11 @@ async function deltaToSink(
       // The file batches the pieces itself (writev): no copy of the literal data here.
       await writeAtomically(
         output,
-        (file) => {
-          settle = () => file.flush();
-          return run(async (parts) => {
+        (file) =>
+          run(async (parts) => {
             for (const part of parts) await file.write(part);
-          });
-        },
+            await file.flush();
+          }),
         options,
       );
     }
