@@ -1182,12 +1182,16 @@ export class SignatureRecorder {
 
   private async flush(): Promise<void> {
     if (this.batchBytes === 0) return;
-    const data = this.batch.length === 1 ? this.batch[0]! : Buffer.concat(this.batch, this.batchBytes);
+    const parts = this.batch;
     const blocks = this.batchBlocks;
     this.batch = [];
     this.batchBytes = 0;
     this.batchBlocks = [];
-    const out = data.length >= 256 * 1024 ? await this.builder.update(data) : this.builder.updateSync(data);
+    // The builder streams: the parts go in one by one (the batch holds whole blocks, in order),
+    // no copy of the data into one buffer.
+    const entries: Buffer[] = [];
+    for (const part of parts) entries.push(part.length >= 256 * 1024 ? await this.builder.update(part) : this.builder.updateSync(part));
+    const out = entries.length === 1 ? entries[0]! : Buffer.concat(entries);
     this.place(out, blocks, out.length / this.entrySize);
   }
 
