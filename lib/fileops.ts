@@ -1,8 +1,8 @@
 // Range copies between open files for the receiver: unchanged ranges of the basis go into the
 // new file by copy_file_range(2) or a reflink (FICLONERANGE), in the addon, off the JS thread;
 // read/write in JS only when the addon lacks them (an old prebuild).
-import { fstat as fstatCallback, read as readCallback, write as writeCallback } from 'node:fs';
-import type { Stats } from 'node:fs';
+import { fstat as fstatCallback, fstatSync, read as readCallback, write as writeCallback } from 'node:fs';
+import type { BigIntStats, Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { DeltaSyncError } from './errors.js';
@@ -45,6 +45,15 @@ const hasNativeCopyHash = typeof addon.copyHashRange === 'function';
 
 /** JS fallback buffer, same size as the addon's. */
 const READ_WRITE_BUFFER = 1024 * 1024;
+/**
+ * fstat of an open file. Its inode's metadata is in memory, so the synchronous call (about a
+ * microsecond) is cheaper than a thread-pool round trip, whose main-thread share alone is tens of
+ * microseconds — paid several times per file on a tree of small files.
+ */
+export function statOpen(fh: { fd: number }): BigIntStats {
+  return fstatSync(fh.fd, { bigint: true });
+}
+
 /** {@link copyRange} copies in pieces this large so an abort or progress report comes soon. */
 const DEFAULT_PIECE_BYTES = 64 * 1024 * 1024;
 

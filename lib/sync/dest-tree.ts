@@ -28,6 +28,7 @@ import { close as closeCb, fstat as fstatCb, open as openCb } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { DeltaSyncError } from '../errors.js';
+import { statOpen } from '../fileops.js';
 
 const openFd = promisify(openCb) as (path: string, flags: number, mode?: number) => Promise<number>;
 const closeFd = promisify(closeCb);
@@ -407,7 +408,7 @@ function notRegular(path: string, st: BigIntStats): DeltaSyncError {
 export async function openRegularForRead(path: string): Promise<{ fh: FileHandle; st: BigIntStats }> {
   const fh = await openNoFollow(path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
-    const st = await fh.stat({ bigint: true });
+    const st = statOpen(fh);
     if ((Number(st.mode) & constants.S_IFMT) !== constants.S_IFREG) throw notRegular(path, st);
     return { fh, st };
   } catch (err) {

@@ -14,7 +14,7 @@ import { basename, dirname, isAbsolute, join, posix } from 'node:path';
 import { DeltaSyncError, ioError } from '../errors.js';
 import { native, type NativeHasher, type StrongKind } from '../native.js';
 import { STRONG_FULL_LEN, defaultBlockLen } from '../params.js';
-import { copyRange } from '../fileops.js';
+import { copyRange, statOpen } from '../fileops.js';
 import { PatchEngine, type BasisReader, type PatchOutput } from '../patch.js';
 import { DATA_CHUNK_BYTES } from '../protocol/framing.js';
 import type { Connection } from '../protocol/handshake.js';
@@ -219,7 +219,7 @@ const COPY_THROUGH_BYTES = 4 * 1024 * 1024;
 async function checkBasisIdentity(fh: FileHandle, out: { basisStat?: BigIntStats }): Promise<void> {
   const was = out.basisStat;
   if (!was) return;
-  const now = await fh.stat({ bigint: true });
+  const now = statOpen(fh);
   if (now.dev !== was.dev || now.ino !== was.ino || now.size !== was.size || now.mtimeNs !== was.mtimeNs || now.ctimeNs !== was.ctimeNs) {
     throw new DeltaSyncError('ERR_HASH_MISMATCH', 'basis file changed since its signature was taken');
   }
@@ -687,7 +687,7 @@ export class Receiver {
       // Blocks the recorder did not see whole (a block mixing copied and new bytes) are read back.
       const sig = await rec.finish((offset, length) => readAt(fh, offset, length));
       // After the rename and the attributes: the cache keys on ctime, which both change.
-      const st = await fh.stat({ bigint: true });
+      const st = statOpen(fh);
       // The replaced version's entry (default mode: a new inode) is moved and updated in place.
       if (await this.cache.store(job.out.target, st, sig, { previous: job.out.basisStat })) this.summary.sigCacheStores++;
     } catch {
@@ -1517,7 +1517,8 @@ export class Receiver {
           let full: Signature | undefined;
           if (basisSize <= SMALL_BASIS_BYTES && !opts.inplace) {
             // One read serves both the signature and, later, the patch.
-            out.basisData = await basisFh.readFile();
+            // Its size is known: one read, not readFile()'s fstat and growing buffer.
+            out.basisData = await readAt(basisFh, 0, basisSize);
             full = await this.computeSignature(out.basisData, out.basisData.length);
           } else {
             full =
