@@ -372,6 +372,18 @@ std::string parse_range_args(const Napi::CallbackInfo& info, RangeArgs* a, const
   return {};
 }
 
+// Reads the five range arguments into *a; when one is bad, returns the rejected promise the call
+// hands back instead (an empty value when all are valid).
+Napi::Value read_range_args(const Napi::CallbackInfo& info, RangeArgs* a) {
+  const char* code = "";
+  const std::string problem = parse_range_args(info, a, &code);
+  if (problem.empty()) return Napi::Value();
+  Napi::Env env = info.Env();
+  Napi::Error e = std::strcmp(code, "ERR_OUT_OF_RANGE") == 0 ? Napi::Error(Napi::RangeError::New(env, problem))
+                                                             : Napi::Error(Napi::TypeError::New(env, problem));
+  return rejected(env, e, code);
+}
+
 class CopyRangeWorker : public Napi::AsyncWorker {
  public:
   CopyRangeWorker(Napi::Env env, const RangeArgs& args, ds::CopyMethod method)
@@ -431,13 +443,7 @@ class CloneRangeWorker : public Napi::AsyncWorker {
 Napi::Value CopyFileRange(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RangeArgs args;
-  const char* code = "";
-  const std::string problem = parse_range_args(info, &args, &code);
-  if (!problem.empty()) {
-    Napi::Error e = std::strcmp(code, "ERR_OUT_OF_RANGE") == 0 ? Napi::Error(Napi::RangeError::New(env, problem))
-                                                               : Napi::Error(Napi::TypeError::New(env, problem));
-    return rejected(env, e, code);
-  }
+  if (Napi::Value bad = read_range_args(info, &args); !bad.IsEmpty()) return bad;
   ds::CopyMethod method = ds::CopyMethod::Auto;
   if (info.Length() > 5 && !info[5].IsUndefined()) {
     const std::string m = info[5].IsString() ? info[5].As<Napi::String>().Utf8Value() : "";
@@ -459,13 +465,7 @@ Napi::Value CopyFileRange(const Napi::CallbackInfo& info) {
 Napi::Value CloneFileRange(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RangeArgs args;
-  const char* code = "";
-  const std::string problem = parse_range_args(info, &args, &code);
-  if (!problem.empty()) {
-    Napi::Error e = std::strcmp(code, "ERR_OUT_OF_RANGE") == 0 ? Napi::Error(Napi::RangeError::New(env, problem))
-                                                               : Napi::Error(Napi::TypeError::New(env, problem));
-    return rejected(env, e, code);
-  }
+  if (Napi::Value bad = read_range_args(info, &args); !bad.IsEmpty()) return bad;
   auto* worker = new CloneRangeWorker(env, args);
   Napi::Promise promise = worker->promise();
   worker->Queue();
@@ -518,13 +518,7 @@ class CopyHashWorker : public Napi::AsyncWorker {
 Napi::Value CopyHashRange(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RangeArgs args;
-  const char* code = "";
-  const std::string problem = parse_range_args(info, &args, &code);
-  if (!problem.empty()) {
-    Napi::Error e = std::strcmp(code, "ERR_OUT_OF_RANGE") == 0 ? Napi::Error(Napi::RangeError::New(env, problem))
-                                                               : Napi::Error(Napi::TypeError::New(env, problem));
-    return rejected(env, e, code);
-  }
+  if (Napi::Value bad = read_range_args(info, &args); !bad.IsEmpty()) return bad;
   const std::string name = info.Length() > 5 && info[5].IsString() ? info[5].As<Napi::String>().Utf8Value() : "";
   ds::StrongKind kind;
   if (name == "xxh3") kind = ds::StrongKind::Xxh3;
