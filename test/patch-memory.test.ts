@@ -204,7 +204,10 @@ describe.runIf(existsSync(TIME))('patch memory (CLI)', () => {
     return Number(readFileSync(out, 'utf8').trim().split('\n').pop());
   }
 
-  it('stays within 24 MiB of an idle CLI for COPYs and for literals', { timeout: 120_000 }, async () => {
+  // Under AddressSanitizer (the CI's second run) freed memory sits in ASan's quarantine and every
+  // allocation carries redzones: peak RSS says nothing about the code there.
+  const underAsan = (process.env.LD_PRELOAD ?? '').includes('libasan');
+  it.skipIf(underAsan)('stays within 24 MiB of an idle CLI for COPYs and for literals', { timeout: 120_000 }, async () => {
     const size = 192 * 1024 * 1024;
     const base = join(tmp.path, 'big-basis');
     const unrelated = join(tmp.path, 'big-unrelated');
