@@ -108,6 +108,56 @@ describe('sparse signature format', () => {
     }
   });
 
+  it('any bytes, and any header over random entries: a SparseSignature the matcher accepts, or ERR_BAD_PARAMS', async () => {
+    const header = fc.record({
+      // Mostly valid values, so that many inputs get past the header.
+      version: fc.constantFrom(1, 1, 1, 2),
+      rolling: fc.constantFrom(1, 1, 2, 3, 0, 4),
+      strong: fc.constantFrom(1, 1, 2, 3, 0),
+      strongLen: fc.integer({ min: 0, max: 20 }),
+      checkLen: fc.integer({ min: 0, max: 5 }),
+      stride: fc.constantFrom(0, 1, 2, 3, 8, 8, 8, 20),
+      blockLen: fc.constantFrom(0, 1, 7, 64, 4096, 4096, 2 ** 31),
+      size: fc.integer({ min: 0, max: 300_000 }),
+      extra: fc.constantFrom(0, 0, 0, -1, 1),
+    });
+    const inputs: Buffer[] = fc.sample(fc.uint8Array({ maxLength: 200 }), 200).map((b) => Buffer.from(b));
+    for (const h of fc.sample(header, 800)) {
+      const head = Buffer.alloc(SPARSE_HEADER_LEN);
+      head.write('dsSP', 'latin1');
+      [head[4], head[5], head[6], head[7], head[8]] = [h.version, h.rolling, h.strong, h.strongLen, h.checkLen];
+      head.writeUInt16BE(h.stride, 10);
+      head.writeUInt32BE(h.blockLen, 12);
+      head.writeBigUInt64BE(BigInt(h.size), 16);
+      // Aim at the exact length the header implies (give or take a byte) so parsing gets deep.
+      const count = h.blockLen > 0 ? Math.ceil(h.size / h.blockLen) : 0;
+      const stride = Math.max(h.stride, 1);
+      const anchors = count === 0 ? 0 : Math.floor((count - 1) / stride) + 1 + ((count - 1) % stride === 0 ? 0 : 1);
+      const weak = h.rolling === 1 ? 8 : 4;
+      const body = anchors * (weak + h.strongLen) + (count - anchors) * h.checkLen + h.extra;
+      if (body < 0 || body > 4 << 20) continue;
+      inputs.push(Buffer.concat([head, seededBytes(body, h.size + h.stride)]));
+    }
+    let parsed = 0;
+    for (const input of inputs) {
+      await new Promise((resolve) => setImmediate(resolve));
+      let sig: SparseSignature;
+      try {
+        sig = SparseSignature.parse(input);
+      } catch (err) {
+        expect(err, input.subarray(0, SPARSE_HEADER_LEN).toString('hex')).toBeInstanceOf(DeltaSyncError);
+        expect((err as DeltaSyncError).code).toBe('ERR_BAD_PARAMS');
+        continue;
+      }
+      parsed++;
+      // Whatever the entries hold, the native matcher takes it and the delta is well formed.
+      const next = seededBytes(Math.min(sig.fileSize + 1000, 200_000), 5);
+      const { delta } = await deltaOf(sig, next, 65_536);
+      expect(delta.length).toBeGreaterThan(0);
+    }
+    expect(parsed).toBeGreaterThan(10);
+  });
+
   it('a damaged sparse signature that still parses never yields a wrong file: patch refuses or rebuilds it exactly', async () => {
     const small = basis.subarray(0, 400_000);
     const next = Buffer.concat([small.subarray(0, 100_000), seededBytes(5000, 42), small.subarray(100_000)]);
