@@ -9,18 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seededBytes } from './helpers/bytes.js';
+import { measuredSync, type Io } from './helpers/io.js';
 import { run } from './helpers/run.js';
-import { BIN, REPO } from './helpers/trees.js';
+import { REPO } from './helpers/trees.js';
 
 const SCRATCH_FS = join(REPO, 'scripts', 'scratch-fs.sh');
-const IOWRAP = join(REPO, 'bench', 'iowrap.sh');
 const MiB = 1024 * 1024;
 const SIZE = 64 * MiB;
-
-interface Io {
-  read: number;
-  written: number;
-}
 
 /** One extent of `filefrag -v`, in filesystem blocks. */
 interface Extent {
@@ -42,18 +37,9 @@ async function unmount(): Promise<void> {
   if (made.status === 0) await run('bash', [SCRATCH_FS, 'umount', imageDir], { timeout: 60_000 });
 }
 
-/** Runs the CLI under iowrap.sh; returns the I/O of the whole process tree (see sync-io.test.ts). */
-async function measured(args: string[]): Promise<Io> {
-  const ioFile = join(mnt, 'io.txt');
-  const r = await run('sh', [IOWRAP, ioFile, process.execPath, BIN, '--no-whole-file', '--sig-cache', join(mnt, 'cache'), ...args], {
-    timeout: 60_000,
-  });
-  expect(r.error).toBeUndefined();
-  expect(r.stderr).toBe('');
-  expect(r.status).toBe(0);
-  const text = readFileSync(ioFile, 'utf8');
-  const field = (name: string) => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(text)![1]);
-  return { read: field('rchar'), written: field('wchar') };
+/** Runs the CLI under iowrap.sh; returns the I/O of the whole process tree. */
+function measured(args: string[]): Promise<Io> {
+  return measuredSync(mnt, join(mnt, 'cache'), args, 60_000);
 }
 
 /** Bytes free on the scratch filesystem once everything written so far is allocated. */

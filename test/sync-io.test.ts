@@ -8,17 +8,11 @@ import { appendFileSync, existsSync, readFileSync, readdirSync, statSync, writeF
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seededBytes } from './helpers/bytes.js';
-import { run } from './helpers/run.js';
-import { BIN, REPO, tempDir } from './helpers/trees.js';
+import { measuredSync, type Io } from './helpers/io.js';
+import { tempDir } from './helpers/trees.js';
 
-const IOWRAP = join(REPO, 'bench', 'iowrap.sh');
 const SIZE = 32 * 1024 * 1024;
 const MiB = 1024 * 1024;
-
-interface Io {
-  read: number;
-  written: number;
-}
 
 const tmp = tempDir('sync-io');
 const src = join(tmp.path, 'src');
@@ -27,16 +21,8 @@ const cache = join(tmp.path, 'cache');
 let startup: Io;
 
 /** Runs the CLI under iowrap.sh; returns the I/O of the whole process tree. */
-async function measured(args: string[]): Promise<Io> {
-  const ioFile = join(tmp.path, 'io.txt');
-  // --no-whole-file: a local sync sends whole files by default, as rsync's does.
-  const r = await run('sh', [IOWRAP, ioFile, process.execPath, BIN, '--no-whole-file', '--sig-cache', cache, ...args], { timeout: 120_000 });
-  expect(r.error).toBeUndefined();
-  expect(r.stderr).toBe('');
-  expect(r.status).toBe(0);
-  const text = readFileSync(ioFile, 'utf8');
-  const field = (name: string) => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(text)![1]);
-  return { read: field('rchar'), written: field('wchar') };
+function measured(args: string[]): Promise<Io> {
+  return measuredSync(tmp.path, cache, args);
 }
 
 function sameFile(a: string, b: string): boolean {
