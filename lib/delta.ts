@@ -42,6 +42,12 @@ export interface DeltaEngineOptions {
 
 /** A literal run longer than this is written as several commands, so memory stays O(chunk). */
 const MAX_LITERAL_RUN = CHUNK_SIZE;
+/**
+ * A longer run of copies is written as several commands, as soon as each is complete, so the
+ * receiver of a sync copies while the sender is still matching. Same as the native matcher's
+ * kMaxCopyRunBytes (native/matcher.h).
+ */
+const MAX_COPY_RUN = 32 * 1024 * 1024;
 
 /**
  * Streaming delta maker: update() with large chunks of new data, finish() at the end; both
@@ -165,11 +171,12 @@ export class DeltaEngine {
     this.stats.matchedBytes += length;
     if (this.copyLength > 0 && this.copyOffset + this.copyLength === offset) {
       this.copyLength += length;
-      return;
+    } else {
+      this.flushCopy();
+      this.copyOffset = offset;
+      this.copyLength = length;
     }
-    this.flushCopy();
-    this.copyOffset = offset;
-    this.copyLength = length;
+    if (this.copyLength >= MAX_COPY_RUN) this.flushCopy();
   }
 
   private addLiteral(data: Buffer): void {

@@ -3,7 +3,6 @@
 // read/write in JS only when the addon lacks them (an old prebuild).
 import { fstat as fstatCallback, fstatSync, read as readCallback, write as writeCallback } from 'node:fs';
 import type { BigIntStats, Stats } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { DeltaSyncError } from './errors.js';
 import { native } from './native.js';
@@ -20,8 +19,8 @@ const fstat = promisify(fstatCallback) as (fd: number) => Promise<Stats>;
  */
 export type CopyMethod = 'auto' | 'copy_file_range' | 'readwrite';
 
-/** An open file: a descriptor or a `fs/promises` FileHandle. */
-export type FileRef = number | FileHandle;
+/** An open file: a descriptor, or an object holding one (a `fs/promises` FileHandle and the like). */
+export type FileRef = number | { readonly fd: number };
 
 /** The addon's range-copy functions (native/fileops.cc). */
 interface FileOpsAddon {
@@ -64,7 +63,7 @@ export function nativeFileOps(): boolean {
 
 function fdOf(file: FileRef, name: string): number {
   if (typeof file === 'number') return file;
-  if (file !== null && typeof file === 'object' && typeof (file as FileHandle).fd === 'number') return (file as FileHandle).fd;
+  if (file !== null && typeof file === 'object' && typeof (file as { fd?: unknown }).fd === 'number') return (file as { fd: number }).fd;
   throw new DeltaSyncError('ERR_USAGE', `${name} must be a file descriptor or a FileHandle`);
 }
 

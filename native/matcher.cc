@@ -196,7 +196,7 @@ void Matcher::emit_copy(size_t block, size_t len, MatchOutput* out) {
   // Held back until something else comes, so runs of blocks merge across update() calls.
   const uint64_t offset = static_cast<uint64_t>(block) * params_.block_len;
   if (pending_copy_len_ > 0 && pending_copy_offset_ + pending_copy_len_ == offset &&
-      pending_digests_.size() < kMaxPendingDigestBytes) {
+      pending_digests_.size() < kMaxPendingDigestBytes && pending_copy_len_ < kMaxCopyRunBytes) {
     pending_copy_len_ += len;
   } else {
     flush_copy(out);

@@ -177,6 +177,10 @@ class Matcher {
   // memory stays bounded on long runs of small blocks.
   std::vector<uint8_t> pending_digests_;
   static constexpr size_t kMaxPendingDigestBytes = 1 << 20;
+  // Long runs go out in pieces of this size so a receiver can start copying while the rest is
+  // still being matched (an identical 1 GiB file would otherwise be one COPY at the very end).
+  // lib/delta.ts merges copies only up to the same length.
+  static constexpr uint64_t kMaxCopyRunBytes = 32 << 20;
   uint8_t match_digest_[kMaxStrongLen] = {};
   size_t digest_len_ = 0;
   bool in_place_ = false;

@@ -14,25 +14,24 @@
 // a path still in use.
 import { spawn } from 'node:child_process';
 import { constants, type BigIntStats } from 'node:fs';
+import { readdir as readdirAt } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DeltaSyncError } from '../errors.js';
 import {
   chmod,
+  closeDescriptor as closeFd,
+  type FdHandle,
+  fstatDescriptor,
   lstat,
   mkdir as mkdirAt,
-  open as openHandle,
-  readdir as readdirAt,
+  openDescriptor as openFd,
+  openFile,
   rmdir as rmdirAt,
   unlink as unlinkAt,
-  type FileHandle,
-} from 'node:fs/promises';
-import { close as closeCb, fstat as fstatCb, open as openCb } from 'node:fs';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { DeltaSyncError } from '../errors.js';
+} from '../fd-handle.js';
 import { statOpen } from '../fileops.js';
 
-const openFd = promisify(openCb) as (path: string, flags: number, mode?: number) => Promise<number>;
-const closeFd = promisify(closeCb);
-const fstatFd = promisify(fstatCb) as (fd: number, options: { bigint: true }) => Promise<BigIntStats>;
+const fstatFd = (fd: number, _options: { bigint: true }): Promise<BigIntStats> => fstatDescriptor(fd);
 
 /** Linux O_PATH (the same value on x86 and the generic ABI used by arm64); Node does not export it. */
 export const O_PATH = 0o10000000;
@@ -267,7 +266,7 @@ export class DestTree {
     if (!this.byFd.has(d.fd) || this.byFd.get(d.fd) !== d) return;
     this.byFd.delete(d.fd);
     // Only unpinned handles get here: no operation naming this descriptor is in flight.
-    closeCb(d.fd, () => undefined);
+    closeFd(d.fd).catch(() => undefined);
   }
 
   /**
@@ -381,8 +380,8 @@ export async function lstatAt(path: string): Promise<BigIntStats | undefined> {
  * O_WRONLY|O_CREAT|O_EXCL for a new file). A symlink in the way fails (ELOOP, or EEXIST for
  * an exclusive create), so its target is never written.
  */
-export function openNoFollow(path: string, flags: number, mode = 0o666): Promise<FileHandle> {
-  return openHandle(path, flags | constants.O_NOFOLLOW, mode);
+export function openNoFollow(path: string, flags: number, mode = 0o666): Promise<FdHandle> {
+  return openFile(path, flags | constants.O_NOFOLLOW, mode);
 }
 
 /** The path naming exactly the file open as `fd` (its magic link), e.g. to hand to APIs that take paths. */
@@ -405,7 +404,7 @@ function notRegular(path: string, st: BigIntStats): DeltaSyncError {
  * a FIFO swapped in cannot hang the run) and checks that it is a regular file. Resolves with the
  * handle and its fstat; rejects for anything else at the name.
  */
-export async function openRegularForRead(path: string): Promise<{ fh: FileHandle; st: BigIntStats }> {
+export async function openRegularForRead(path: string): Promise<{ fh: FdHandle; st: BigIntStats }> {
   const fh = await openNoFollow(path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     const st = statOpen(fh);
@@ -423,7 +422,7 @@ export async function openRegularForRead(path: string): Promise<{ fh: FileHandle
  * (a device's open can have side effects): the name is opened O_PATH|O_NOFOLLOW, checked, and
  * that very inode is reopened through its descriptor.
  */
-export async function openRegularForUpdate(path: string, mode: number): Promise<FileHandle> {
+export async function openRegularForUpdate(path: string, mode: number): Promise<FdHandle> {
   let pathFd: number;
   try {
     pathFd = await openFd(path, O_PATH | constants.O_NOFOLLOW);
@@ -434,7 +433,7 @@ export async function openRegularForUpdate(path: string, mode: number): Promise<
   try {
     const st = await fstatFd(pathFd, { bigint: true });
     if ((Number(st.mode) & constants.S_IFMT) !== constants.S_IFREG) throw notRegular(path, st);
-    return await openHandle(`${FD_DIR}/${pathFd}`, constants.O_RDWR);
+    return await openFile(`${FD_DIR}/${pathFd}`, constants.O_RDWR);
   } finally {
     await closeFd(pathFd).catch(() => undefined);
   }
@@ -465,7 +464,7 @@ export function chmodNoFollow(path: string, mode: number): Promise<void> {
 }
 
 // These never follow a final symlink by themselves; on handle paths they act within the handle's directory.
-export { lchown as lchownAt, lutimes as lutimesAt, readlink as readlinkAt, rename as renameAt, symlink as symlinkAt } from 'node:fs/promises';
+export { lchown as lchownAt, lutimes as lutimesAt, readlink as readlinkAt, rename as renameAt, symlink as symlinkAt } from '../fd-handle.js';
 export { mkdirAt, readdirAt, rmdirAt, unlinkAt };
 
 /**

@@ -1,7 +1,8 @@
 // The sender's file list: walks the sources with rsync's path semantics and yields entries in
 // wire order. Order: a directory's entries (sorted bytewise) are listed together, then each
 // subdirectory in turn, so the receiver sees every directory before its contents.
-import { lstat, open, readdir, readlink, stat } from 'node:fs/promises';
+import { open, readdir } from 'node:fs/promises';
+import { lstat, readlink, stat } from '../fd-handle.js';
 import type { BigIntStats } from 'node:fs';
 import { constants } from 'node:fs';
 import { ioError } from '../errors.js';

@@ -1,5 +1,5 @@
 // File attributes on the receiver: comparing and setting mode, owner, group and mtime.
-import { lchown, lutimes, type FileHandle } from 'node:fs/promises';
+import { type FdHandle, lchown, lutimes } from '../fd-handle.js';
 import type { BigIntStats } from 'node:fs';
 import { EntryType, type FileEntry } from '../protocol/messages.js';
 import { chmodNoFollow } from './dest-tree.js';
@@ -99,7 +99,7 @@ export interface KnownAttrs {
  * complete with its final attributes). chown comes first: it can clear setuid bits.
  * `known` (a file we created) lets calls that would change nothing be skipped.
  */
-export async function applyToHandle(fh: FileHandle, e: FileEntry, opts: TransferOptions, perms: number, known?: KnownAttrs): Promise<void> {
+export async function applyToHandle(fh: FdHandle, e: FileEntry, opts: TransferOptions, perms: number, known?: KnownAttrs): Promise<void> {
   const owner = wantOwner(opts) && (known === undefined || known.uid !== e.uid);
   const group = wantGroup(opts, e.gid) && (known === undefined || known.gid !== e.gid);
   if (owner || group) await fh.chown(owner ? e.uid : -1, group ? e.gid : -1);

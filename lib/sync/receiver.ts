@@ -9,7 +9,8 @@
 // After the last file: deletions (--delete), then directory attributes deepest first.
 import { randomBytes } from 'node:crypto';
 import { constants, type BigIntStats } from 'node:fs';
-import { mkdir, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
+import type { FdHandle } from '../fd-handle.js';
 import { basename, dirname, isAbsolute, join, posix } from 'node:path';
 import { DeltaSyncError, ioError } from '../errors.js';
 import { native, type NativeHasher, type StrongKind } from '../native.js';
@@ -124,11 +125,24 @@ const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 /** Our temp files: `.NAME.deltasync-XXXXXX` beside the destination (shared with the core's). */
 const TEMP_RE = /^\.(.+)\.deltasync-[0-9a-f]{6}$/s;
 
+/** Random bytes for temp names, drawn 3 at a time: one getrandom per 1365 files, not one per file. */
+let tempRandom = Buffer.alloc(0);
+let tempRandomAt = 0;
+
+function tempSuffix(): string {
+  if (tempRandomAt + 3 > tempRandom.length) {
+    tempRandom = randomBytes(4095);
+    tempRandomAt = 0;
+  }
+  tempRandomAt += 3;
+  return tempRandom.toString('hex', tempRandomAt - 3, tempRandomAt);
+}
+
 function tempPathFor(target: string): string {
   let base = basename(target);
   // Keep the temp name within NAME_MAX; a shortened name is never mistaken for a real one.
   if (Buffer.byteLength(base) > 200) base = Buffer.from(base).subarray(0, 200).toString('utf8').replace(/\uFFFD+$/, '');
-  return join(dirname(target), `.${base}.deltasync-${randomBytes(3).toString('hex')}`);
+  return join(dirname(target), `.${base}.deltasync-${tempSuffix()}`);
 }
 
 /**
@@ -189,7 +203,7 @@ function isType(st: BigIntStats, fmt: number): boolean {
   return (Number(st.mode) & constants.S_IFMT) === fmt;
 }
 
-async function writeAt(fh: FileHandle, data: Buffer, position: number): Promise<void> {
+async function writeAt(fh: FdHandle, data: Buffer, position: number): Promise<void> {
   let done = 0;
   while (done < data.length) {
     const { bytesWritten } = await fh.write(data, done, data.length - done, position + done);
@@ -197,7 +211,7 @@ async function writeAt(fh: FileHandle, data: Buffer, position: number): Promise<
   }
 }
 
-async function readAt(fh: FileHandle, offset: number, length: number): Promise<Buffer> {
+async function readAt(fh: FdHandle, offset: number, length: number): Promise<Buffer> {
   const buf = Buffer.allocUnsafe(length);
   let filled = 0;
   while (filled < length) {
@@ -216,7 +230,7 @@ const COPY_THROUGH_BYTES = 4 * 1024 * 1024;
  * they describe: same (device, inode, size, mtime ns, ctime ns) as when they were taken (the
  * signature cache's own test). A change is treated like a failed verification: a redo.
  */
-async function checkBasisIdentity(fh: FileHandle, out: { basisStat?: BigIntStats }): Promise<void> {
+async function checkBasisIdentity(fh: FdHandle, out: { basisStat?: BigIntStats }): Promise<void> {
   const was = out.basisStat;
   if (!was) return;
   const now = statOpen(fh);
@@ -263,14 +277,14 @@ interface Outstanding {
 interface Job {
   out: Outstanding;
   entry: FileEntry;
-  fh?: FileHandle;
+  fh?: FdHandle;
   /** Temp file (undefined when writing in place). */
   tempPath?: string;
   /** Attributes of the temp file as created. */
   known?: KnownAttrs;
   engine?: PatchEngine;
   /** The basis file (DELTA, not in place), open for range copies. */
-  basisFh?: FileHandle;
+  basisFh?: FdHandle;
   hasher?: NativeHasher;
   /** Builds the new file's signature from what is written, for the signature cache. */
   recorder?: SignatureRecorder;
@@ -580,7 +594,7 @@ export class Receiver {
     }
     if (out.mode === RequestMode.DELTA) {
       let basis: Buffer | BasisReader;
-      let basisFh: FileHandle | undefined;
+      let basisFh: FdHandle | undefined;
       if (inPlace) {
         await checkBasisIdentity(fh, out);
         basis = { read: (offset, length) => readAt(fh, offset, length), size: out.basisSize };
@@ -632,7 +646,7 @@ export class Receiver {
    * user space so the recorder sees it (same read and write counts as copy_file_range, and no
    * read-back of the new file afterwards).
    */
-  private async copyFromBasis(job: Job, basisFh: FileHandle, offset: number, length: number, position: number): Promise<void> {
+  private async copyFromBasis(job: Job, basisFh: FdHandle, offset: number, length: number, position: number): Promise<void> {
     const fh = job.fh!;
     const span = job.recorder ? job.recorder.reusableSpan(offset, length) : { start: 0, end: length };
     const through = async (from: number, to: number): Promise<void> => {
@@ -679,7 +693,7 @@ export class Receiver {
    * Stores the signature recorded while writing the file that is now in place. `fh` is the
    * job's own descriptor of that file: read-back and identity never go through a path.
    */
-  private async storeSignature(job: Job, fh: FileHandle): Promise<void> {
+  private async storeSignature(job: Job, fh: FdHandle): Promise<void> {
     const rec = job.recorder;
     job.recorder = undefined;
     if (!rec || !this.cache) return;
@@ -1255,7 +1269,7 @@ export class Receiver {
    * Opens a request's basis again for the patch: no-follow, a regular file; the caller checks it
    * is still the file the signature was made from.
    */
-  private async openBasis(out: Outstanding): Promise<FileHandle> {
+  private async openBasis(out: Outstanding): Promise<FdHandle> {
     const opened = out.basisFrom === 'partial' && out.partial ? await this.atPartial(out.partial, false, openRegularForRead) : await openRegularForRead(out.target);
     return opened.fh;
   }
@@ -1433,7 +1447,7 @@ export class Receiver {
 
   private async sameChecksum(target: string, e: FileEntry): Promise<boolean> {
     if (!e.checksum) return false;
-    let fh: FileHandle | undefined;
+    let fh: FdHandle | undefined;
     try {
       // Reads what is at the name now, never a file that a symlink swapped in since points to;
       // O_NONBLOCK so that a FIFO swapped in cannot hang the run.
@@ -1479,7 +1493,7 @@ export class Receiver {
     let basisStat: BigIntStats | undefined;
     // One no-follow descriptor of the basis, checked to be a regular file, serves its stat, the
     // cache lookup and the read for the signature: no path is resolved again in between.
-    let basisFh: FileHandle | undefined;
+    let basisFh: FdHandle | undefined;
     // Only a delta reads its basis (--append takes the lstat; -W and a whole redo need nothing).
     const deltaPossible = !opts.wholeFile && !(out.mode === RequestMode.WHOLE && fullStrong) && !(opts.append !== 'no' && !fullStrong);
     try {

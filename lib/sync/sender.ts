@@ -2,7 +2,7 @@
 // deltas (against the receiver's signature) or raw data. Its reader never blocks on anything
 // (requests are queued; the receiver bounds how many are outstanding), which is what keeps the
 // two roles free of deadlock when both directions are full. See docs/PROTOCOL.md.
-import { open, type FileHandle } from 'node:fs/promises';
+import { type FdHandle, openRegularFile } from '../fd-handle.js';
 import { performance } from 'node:perf_hooks';
 import { DeltaEngine } from '../delta.js';
 import { DeltaSyncError, ioError } from '../errors.js';
@@ -115,8 +115,8 @@ interface ContentStamp {
   ino: bigint;
 }
 
-/** The parts of a FileHandle the stable reads use. */
-type ReadableHandle = Pick<FileHandle, 'stat' | 'read'>;
+/** The parts of a FdHandle the stable reads use. */
+type ReadableHandle = Pick<FdHandle, 'stat' | 'read'>;
 
 async function stampOf(fh: ReadableHandle): Promise<ContentStamp> {
   const st = await fh.stat({ bigint: true });
@@ -185,7 +185,7 @@ export async function readWhole(fh: ReadableHandle, limit: number): Promise<Excl
 
 async function readSmallFile(path: string, guard: OpenGuard | undefined): Promise<WholeRead> {
   try {
-    const fh = await open(path, 'r');
+    const fh = await openRegularFile(path);
     try {
       const refusal = await guard?.(fh.fd, path);
       if (refusal !== undefined) return { error: new RefusedFile(refusal) };
@@ -214,7 +214,7 @@ class SourceReadError extends Error {
   }
 }
 
-function handleSource(fh: FileHandle): ByteSource {
+function handleSource(fh: FdHandle): ByteSource {
   return {
     read: async (position, want) => {
       // A fresh buffer per read: the delta engine keeps slices of literal data.
@@ -479,9 +479,9 @@ export class Sender {
         throw protocolError(`bad signature for ${entry.path}: ${(err as Error).message}`);
       }
     }
-    let fh: FileHandle;
+    let fh: FdHandle;
     try {
-      fh = await open(local, 'r');
+      fh = await openRegularFile(local);
     } catch (err) {
       const vanished = (err as NodeJS.ErrnoException).code === 'ENOENT';
       await this.fileFailed(req.index, vanished ? 'vanished' : 'io', vanished ? `file has vanished: ${local}` : ioError(err, local, 'open').message);
