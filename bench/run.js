@@ -357,7 +357,7 @@ async function main() {
       const base = join(work, 'tree-base');
       const src = join(work, 'tree-src');
       makeTree(base, Math.max(500, Math.min(5000, Math.round(opts.size / (200 << 10)))));
-      cpSync(base, src, { recursive: true });
+      cpSync(base, src, { recursive: true, preserveTimestamps: true });
       modifyTree(src);
       const dst = join(work, 'tree-dst');
       const reset = () => {
