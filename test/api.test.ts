@@ -22,6 +22,7 @@ import {
   signatureFile,
 } from '../lib/index.js';
 import type { BasisReader, Format, RollingKind, SignatureOptions, StrongKind } from '../lib/index.js';
+import { DeltaEngine } from '../lib/delta.js';
 import { native } from '../lib/native.js';
 import { STRONG_FULL_LEN, WEAK_WIDTH } from '../lib/params.js';
 import { seededBytes } from './helpers/bytes.js';
@@ -245,6 +246,21 @@ describe('delta and patch', () => {
         expect(streamed.equals(next)).toBe(true);
       }
     }
+  });
+
+  it('a long run of matched blocks leaves as COPY commands of at most 32 MiB, before the input ends', async () => {
+    // So a sync receiver copies the start of a big unchanged file while the sender still matches the rest.
+    const MiB = 1024 * 1024;
+    const data = randomBytes(80 * MiB);
+    const sig = await signature(data);
+    const engine = new DeltaEngine(sig, data.length);
+    const parts: Buffer[] = [];
+    for (let at = 0; at < 40 * MiB; at += 8 * MiB) parts.push(...(await engine.update(data.subarray(at, at + 8 * MiB))));
+    expect(engine.stats.copyOps).toBeGreaterThanOrEqual(1);
+    for (let at = 40 * MiB; at < data.length; at += 8 * MiB) parts.push(...(await engine.update(data.subarray(at, at + 8 * MiB))));
+    parts.push(...(await engine.finish()));
+    expect(engine.stats).toMatchObject({ copyOps: 3, literalOps: 0, matchedBytes: data.length });
+    expect((await patch(data, Buffer.concat(parts))).output.equals(data)).toBe(true);
   });
 
   it('an identical file is one COPY; an empty basis is all literal; empty to empty works', async () => {
