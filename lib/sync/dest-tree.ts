@@ -31,8 +31,6 @@ import {
 } from '../fd-handle.js';
 import { statOpen } from '../fileops.js';
 
-const fstatFd = (fd: number, _options: { bigint: true }): Promise<BigIntStats> => fstatDescriptor(fd);
-
 /** Linux O_PATH (the same value on x86 and the generic ABI used by arm64); Node does not export it. */
 export const O_PATH = 0o10000000;
 const DIR_FLAGS = O_PATH | constants.O_DIRECTORY | constants.O_NOFOLLOW;
@@ -128,7 +126,7 @@ export class DestTree {
     }
     try {
       // The magic link must resolve to our descriptor's directory, else nothing below is safe.
-      const [viaProc, direct] = await Promise.all([lstat(`${FD_DIR}/${fd}/.`, { bigint: true }), fstatFd(fd, { bigint: true })]);
+      const [viaProc, direct] = await Promise.all([lstat(`${FD_DIR}/${fd}/.`, { bigint: true }), fstatDescriptor(fd)]);
       if (viaProc.ino !== direct.ino || viaProc.dev !== direct.dev) throw new Error('mismatch');
     } catch {
       await closeFd(fd).catch(() => undefined);
@@ -431,7 +429,7 @@ export async function openRegularForUpdate(path: string, mode: number): Promise<
     return openNoFollow(path, CREATE_EXCL_RW, mode);
   }
   try {
-    const st = await fstatFd(pathFd, { bigint: true });
+    const st = await fstatDescriptor(pathFd);
     if ((Number(st.mode) & constants.S_IFMT) !== constants.S_IFREG) throw notRegular(path, st);
     return await openFile(`${FD_DIR}/${pathFd}`, constants.O_RDWR);
   } finally {
@@ -446,7 +444,7 @@ export async function openRegularForUpdate(path: string, mode: number): Promise<
 async function withInode<T>(path: string, fn: (inodePath: string, st: BigIntStats) => Promise<T>): Promise<T> {
   const fd = await openFd(path, O_PATH | constants.O_NOFOLLOW);
   try {
-    const st = await fstatFd(fd, { bigint: true });
+    const st = await fstatDescriptor(fd);
     if ((Number(st.mode) & constants.S_IFMT) === constants.S_IFLNK) {
       const err = new Error(`ELOOP: symlink where a file was expected: ${path}`) as NodeJS.ErrnoException;
       err.code = 'ELOOP';
