@@ -24,7 +24,6 @@ import {
   open as openCallback,
   openSync,
   read as readCallback,
-  readSync,
   readlinkSync,
   rename as renameCallback,
   statSync,
@@ -38,8 +37,15 @@ import {
   type Stats,
 } from 'node:fs';
 import { DeltaSyncError } from './errors.js';
+import { native } from './native.js';
 
-/** Reads and writes up to this many bytes are made on the JS thread (page cache: microseconds). */
+/** preadv2(RWF_NOWAIT) in the addon: bytes read from the page cache, -1 when that would wait (native/fileops.cc). */
+const readCached = (native as unknown as { readCached?: (fd: number, buffer: Uint8Array, offset: number, length: number, position: number) => number }).readCached;
+
+/**
+ * Reads and writes up to this many bytes are made on the JS thread (page cache: microseconds);
+ * a read only when its bytes are already cached, so a cold file never blocks the event loop.
+ */
 export const SYNC_IO_MAX = 256 * 1024;
 
 function viaPool<T>(start: (done: (err: NodeJS.ErrnoException | null, value?: T) => void) => void): Promise<T> {
@@ -68,13 +74,24 @@ export class FdHandle {
     return this.#fd;
   }
 
+  /** Reads `length` bytes unless the file ends first (a read from the page cache is finished on the pool if only partly cached). */
   async read(buffer: Uint8Array, offset: number, length: number, position: number | null): Promise<{ bytesRead: number; buffer: Uint8Array }> {
     const fd = this.open();
-    const bytesRead =
-      length <= SYNC_IO_MAX
-        ? readSync(fd, buffer, offset, length, position)
-        : await viaPool<number>((done) => readCallback(fd, buffer, offset, length, position, done));
-    return { bytesRead, buffer };
+    let cached = 0;
+    if (length <= SYNC_IO_MAX && position !== null && readCached) {
+      const n = readCached(fd, buffer, offset, length, position);
+      // All of it, or all there is; else the uncached rest is read on the pool.
+      if (n >= 0 && (n === length || this.atEnd(position + n))) return { bytesRead: n, buffer };
+      cached = Math.max(0, n);
+    }
+    const rest = await viaPool<number>((done) =>
+      readCallback(fd, buffer, offset + cached, length - cached, position === null ? null : position + cached, done),
+    );
+    return { bytesRead: cached + rest, buffer };
+  }
+
+  private atEnd(position: number): boolean {
+    return fstatSync(this.open()).size <= position;
   }
 
   async write(buffer: Uint8Array, offset: number, length: number, position: number | null): Promise<{ bytesWritten: number; buffer: Uint8Array }> {

@@ -21,6 +21,7 @@
 #include <linux/fs.h>  // FICLONERANGE, struct file_clone_range
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>  // preadv2, RWF_NOWAIT
 #endif
 
 namespace ds {
@@ -538,9 +539,50 @@ Napi::Value CopyHashRange(const Napi::CallbackInfo& info) {
   return promise;
 }
 
+// readCached(fd, buffer, offset, length, position) -> number
+// One pread that only takes bytes already in the page cache (preadv2 with RWF_NOWAIT), made on
+// the calling (JS) thread: the bytes read (0 at end of file; fewer than asked when only a part
+// is cached), or -1 when nothing could be read without waiting for the disk, or when the kernel
+// or file system cannot tell (the caller then reads on the thread pool). Node has no RWF_NOWAIT;
+// without it a small read either blocks the JS thread on a cold file or pays a thread-pool round
+// trip on a warm one. Other errors throw, with code/errno/syscall like Node's.
+Napi::Value ReadCached(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t fd = 0, offset = 0, length = 0, position = 0;
+  if (info.Length() < 5 || !parse_u53(info[0], &fd) || fd > INT32_MAX || !info[1].IsTypedArray() ||
+      !parse_u53(info[2], &offset) || !parse_u53(info[3], &length) || !parse_u53(info[4], &position)) {
+    Napi::TypeError::New(env, "readCached(fd, buffer, offset, length, position): integers and a Uint8Array").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::TypedArray view = info[1].As<Napi::TypedArray>();
+  if (view.TypedArrayType() != napi_uint8_array || offset > view.ByteLength() || length > view.ByteLength() - offset) {
+    Napi::RangeError::New(env, "offset and length must lie within the buffer").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  uint8_t* base = static_cast<uint8_t*>(view.ArrayBuffer().Data()) + view.ByteOffset();
+#if defined(__linux__) && defined(RWF_NOWAIT)
+  struct iovec iov {
+    base + offset, static_cast<size_t>(length)
+  };
+  for (;;) {
+    const ssize_t n = preadv2(static_cast<int>(fd), &iov, 1, static_cast<off_t>(position), RWF_NOWAIT);
+    if (n >= 0) return Napi::Number::New(env, static_cast<double>(n));
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL) return Napi::Number::New(env, -1);
+    const int err = errno;
+    Napi::Error(env, system_error(env, err, "preadv2", 0)).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+#else
+  (void)base;
+  return Napi::Number::New(env, -1);
+#endif
+}
+
 }  // namespace
 
 void register_fileops(Napi::Env env, Napi::Object exports) {
+  exports.Set("readCached", Napi::Function::New(env, ReadCached, "readCached"));
   exports.Set("copyFileRange", Napi::Function::New(env, CopyFileRange, "copyFileRange"));
   exports.Set("cloneFileRange", Napi::Function::New(env, CloneFileRange, "cloneFileRange"));
   exports.Set("copyHashRange", Napi::Function::New(env, CopyHashRange, "copyHashRange"));

@@ -5,6 +5,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SYNC_IO_MAX, openFile, openRegularFile } from '../lib/fd-handle.js';
+import { native } from '../lib/native.js';
+
+const readCached = (native as unknown as { readCached: (fd: number, b: Uint8Array, o: number, l: number, p: number) => number }).readCached;
+
+/** Drops the file's pages (or 4 KiB pages [first, first + count)) from the page cache: dd's nocache is posix_fadvise(DONTNEED). */
+function dropCache(path: string, first?: number, count?: number): void {
+  execFileSync('sync', [path]);
+  const range = first === undefined ? ['count=0'] : ['bs=4096', `skip=${first}`, `count=${count}`];
+  execFileSync('dd', [`if=${path}`, 'iflag=nocache', 'of=/dev/null', 'status=none', ...range]);
+}
 
 const dir = mkdtempSync(join(tmpdir(), 'deltasync-fdh-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -63,5 +73,38 @@ describe('FdHandle', () => {
     } finally {
       await fh.close();
     }
+  });
+
+  it('reads a cold or partly cached file whole, without waiting for the disk on the JS thread', async () => {
+    const size = 200 * 1024;
+    const data = randomBytes(size);
+    const path = join(dir, 'cold');
+    writeFileSync(path, data);
+    const fh = await openFile(path, constants.O_RDONLY);
+    try {
+      const probe = Buffer.alloc(size);
+      dropCache(path);
+      // Not cached: the addon's RWF_NOWAIT read declines (-1) or takes only what is cached.
+      expect(readCached(fh.fd, probe, 0, size, 0)).toBeLessThan(size);
+      const cold = Buffer.alloc(size + 1);
+      expect((await fh.read(cold, 0, size + 1, 0)).bytesRead).toBe(size);
+      expect(cold.subarray(0, size).equals(data)).toBe(true);
+      // Now cached: the whole read happens right there.
+      expect(readCached(fh.fd, probe, 0, size, 0)).toBe(size);
+      expect(probe.equals(data)).toBe(true);
+      // Second half dropped: the cached half is read at once, the rest on the pool.
+      dropCache(path, 25, 25);
+      expect(readCached(fh.fd, probe, 0, size, 0)).toBeLessThan(size);
+      const part = Buffer.alloc(size);
+      expect((await fh.read(part, 0, size, 0)).bytesRead).toBe(size);
+      expect(part.equals(data)).toBe(true);
+      // At the end of the file: 0, and a read past it asks for nothing more.
+      expect(readCached(fh.fd, probe, 0, 10, size)).toBe(0);
+      expect((await fh.read(probe, 0, 10, size)).bytesRead).toBe(0);
+    } finally {
+      await fh.close();
+    }
+    expect(() => readCached(-1 as number, Buffer.alloc(1), 0, 1, 0)).toThrow();
+    expect(() => readCached(0, Buffer.alloc(1), 1, 1, 0)).toThrow(/within the buffer/);
   });
 });
