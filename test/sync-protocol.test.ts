@@ -269,7 +269,8 @@ describe('roles over an in-process connection', () => {
     mkdirSync(dst);
     for (let i = 0; i < 40; i++) {
       writeFileSync(join(src, `f${String(i).padStart(3, '0')}`), `content ${i}\n`.repeat(2000));
-      writeFileSync(join(dst, `f${String(i).padStart(3, '0')}`), `content ${i}\n`.repeat(1999));
+      // Different bytes: each file's delta is ~24 KB of literals, ~47 ms at the rate below.
+      writeFileSync(join(dst, `f${String(i).padStart(3, '0')}`), `other ${i}\n`.repeat(1999));
     }
     const events: string[] = [];
     const toServer = new PassThrough();
@@ -283,7 +284,8 @@ describe('roles over an in-process connection', () => {
     const opts = resolveTransferOptions({ archive: true, wholeFile: false }, true);
     conn.writer.sendNow(Msg.SESSION, encodeJson({ role: 'receiver', paths: [dst], options: opts, compress: null }));
     expect((await conn.reader.next())?.type).toBe(Msg.ACCEPT);
-    // A sender slower than the receiver's signatures: the requests must run ahead of the data.
+    // A sender slower than the receiver's signatures (its data throttled): the requests must run
+    // ahead of the data.
     conn.writer.setRate(512 * 1024);
     const result = await new Sender({ conn, sources: [`${src}/`], opts, sink: new ClientSink({}) }).run();
     expect(await server).toBe(0);
