@@ -12,6 +12,7 @@ import type { MatchResult, NativeMatcher } from './native.js';
 import { MAX_FILE_SIZE } from './params.js';
 import { Signature } from './signature.js';
 import { SparseSignature } from './sparse-signature.js';
+import { yieldIfBusy } from './event-loop.js';
 
 /** Counters of one delta. */
 export interface DeltaStats {
@@ -91,6 +92,7 @@ export class DeltaEngine {
 
   /** Feeds new data (best in MiB-sized chunks); returns delta bytes ready to go out. */
   async update(chunk: Buffer): Promise<Buffer[]> {
+    await yieldIfBusy();
     if (this.finished) throw new Error('deltasync: delta already finished');
     if (chunk.length === 0) return this.take();
     this.stats.newBytes += chunk.length;

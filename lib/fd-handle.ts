@@ -37,6 +37,7 @@ import {
   type Stats,
 } from 'node:fs';
 import { DeltaSyncError } from './errors.js';
+import { yieldIfBusy } from './event-loop.js';
 import { native } from './native.js';
 
 /** preadv2(RWF_NOWAIT) in the addon: bytes read from the page cache, -1 when that would wait (native/fileops.cc). */
@@ -76,6 +77,7 @@ export class FdHandle {
 
   /** Reads `length` bytes unless the file ends first (a read from the page cache is finished on the pool if only partly cached). */
   async read(buffer: Uint8Array, offset: number, length: number, position: number | null): Promise<{ bytesRead: number; buffer: Uint8Array }> {
+    await yieldIfBusy();
     const fd = this.open();
     let cached = 0;
     if (length <= SYNC_IO_MAX && position !== null && readCached) {
@@ -95,6 +97,7 @@ export class FdHandle {
   }
 
   async write(buffer: Uint8Array, offset: number, length: number, position: number | null): Promise<{ bytesWritten: number; buffer: Uint8Array }> {
+    await yieldIfBusy();
     const fd = this.open();
     const bytesWritten =
       length <= SYNC_IO_MAX
@@ -106,18 +109,22 @@ export class FdHandle {
   stat(options: { bigint: true }): Promise<BigIntStats>;
   stat(options?: { bigint?: false }): Promise<Stats>;
   async stat(options?: { bigint?: boolean }): Promise<BigIntStats | Stats> {
+    await yieldIfBusy();
     return options?.bigint ? fstatSync(this.open(), { bigint: true }) : fstatSync(this.open());
   }
 
   async utimes(atime: number | Date, mtime: number | Date): Promise<void> {
+    await yieldIfBusy();
     futimesSync(this.open(), atime, mtime);
   }
 
   async chmod(mode: number): Promise<void> {
+    await yieldIfBusy();
     fchmodSync(this.open(), mode);
   }
 
   async chown(uid: number, gid: number): Promise<void> {
+    await yieldIfBusy();
     fchownSync(this.open(), uid, gid);
   }
 
@@ -135,6 +142,7 @@ export class FdHandle {
 
   /** Closes the descriptor; a second close does nothing. */
   async close(): Promise<void> {
+    await yieldIfBusy();
     if (this.#fd < 0) return;
     const fd = this.#fd;
     this.#fd = -1;
@@ -149,6 +157,7 @@ export class FdHandle {
  * move on meanwhile.
  */
 export async function openFile(path: string, flags: number, mode = 0o666): Promise<FdHandle> {
+  await yieldIfBusy();
   if (flags & constants.O_CREAT) return new FdHandle(await viaPool<number>((done) => openCallback(path, flags, mode, done)));
   return new FdHandle(openSync(path, flags, mode));
 }
@@ -159,6 +168,7 @@ export async function openFile(path: string, flags: number, mode = 0o666): Promi
  * non-regular file.
  */
 export async function openRegularFile(path: string): Promise<FdHandle> {
+  await yieldIfBusy();
   const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     if ((fstatSync(fd).mode & constants.S_IFMT) !== constants.S_IFREG) {
@@ -173,14 +183,17 @@ export async function openRegularFile(path: string): Promise<FdHandle> {
 
 /** Descriptor-level calls for code that handles raw descriptors (O_PATH and the like). */
 export async function openDescriptor(path: string, flags: number, mode?: number): Promise<number> {
+  await yieldIfBusy();
   return openSync(path, flags, mode);
 }
 
 export async function closeDescriptor(fd: number): Promise<void> {
+  await yieldIfBusy();
   closeSync(fd);
 }
 
 export async function fstatDescriptor(fd: number): Promise<BigIntStats> {
+  await yieldIfBusy();
   return fstatSync(fd, { bigint: true });
 }
 
@@ -188,24 +201,29 @@ export async function fstatDescriptor(fd: number): Promise<BigIntStats> {
 export function lstat(path: string, options: { bigint: true }): Promise<BigIntStats>;
 export function lstat(path: string): Promise<Stats>;
 export async function lstat(path: string, options?: { bigint: true }): Promise<BigIntStats | Stats> {
+  await yieldIfBusy();
   return options?.bigint ? lstatSync(path, { bigint: true }) : lstatSync(path);
 }
 
 export function stat(path: string, options: { bigint: true }): Promise<BigIntStats>;
 export function stat(path: string): Promise<Stats>;
 export async function stat(path: string, options?: { bigint: true }): Promise<BigIntStats | Stats> {
+  await yieldIfBusy();
   return options?.bigint ? statSync(path, { bigint: true }) : statSync(path);
 }
 
 export async function mkdir(path: string, mode?: number | { mode?: number }): Promise<void> {
+  await yieldIfBusy();
   mkdirSync(path, mode);
 }
 
 export async function unlink(path: string): Promise<void> {
+  await yieldIfBusy();
   unlinkSync(path);
 }
 
 export async function rmdir(path: string): Promise<void> {
+  await yieldIfBusy();
   rmdirSync(path);
 }
 
@@ -215,21 +233,26 @@ export async function rename(from: string, to: string): Promise<void> {
 }
 
 export async function symlink(target: string, path: string): Promise<void> {
+  await yieldIfBusy();
   symlinkSync(target, path);
 }
 
 export async function readlink(path: string): Promise<string> {
+  await yieldIfBusy();
   return readlinkSync(path);
 }
 
 export async function chmod(path: string, mode: number): Promise<void> {
+  await yieldIfBusy();
   chmodSync(path, mode);
 }
 
 export async function lchown(path: string, uid: number, gid: number): Promise<void> {
+  await yieldIfBusy();
   lchownSync(path, uid, gid);
 }
 
 export async function lutimes(path: string, atime: number | Date, mtime: number | Date): Promise<void> {
+  await yieldIfBusy();
   lutimesSync(path, atime, mtime);
 }

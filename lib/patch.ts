@@ -12,6 +12,7 @@ import type { AtomicFile, AtomicFileOptions, Input } from './io.js';
 import { native } from './native.js';
 import type { NativeHasher, StrongKind } from './native.js';
 import { BlockDigest } from './format/deltasync.js';
+import { yieldIfBusy } from './event-loop.js';
 
 /** Something to copy basis bytes from: bytes in memory, a file path, or a reader. */
 export type Basis = Uint8Array | string /* file path, random access */ | BasisReader;
@@ -197,6 +198,7 @@ export class PatchEngine {
 
   /** Feeds delta bytes. */
   async write(chunk: Buffer): Promise<void> {
+    await yieldIfBusy();
     const ops: DeltaOp[] = [];
     this.decoder.push(chunk, ops);
     if (!this.digest && this.decoder.format === 'deltasync') {

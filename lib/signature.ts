@@ -32,6 +32,7 @@ import {
   resolveSignatureParams,
 } from './params.js';
 import type { Format, RollingKind, SignatureOptions, SignatureParams, StrongKind } from './params.js';
+import { yieldIfBusy } from './event-loop.js';
 
 export type { Input } from './io.js';
 
@@ -232,6 +233,7 @@ class EntryCollector {
   }
 
   async update(chunk: Buffer): Promise<Buffer> {
+    await yieldIfBusy();
     this.inputBytes += chunk.length;
     if (this.inputBytes > MAX_FILE_SIZE) throw new DeltaSyncError('ERR_BAD_PARAMS', 'input larger than 2^53 - 1 bytes');
     return this.count(await this.builder.update(chunk));
