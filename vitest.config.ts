@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // Reports which test held a worker's event loop for 20 s or more (see the file).
+    // Turns each worker's event loop between tests; names a test that held it for 20 s (see the file).
     setupFiles: ['test/helpers/loop-stall.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
