@@ -11,7 +11,7 @@
 // writes JSON plus an SVG chart of the ratios under bench/results/.
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { scenarios, makeTree, modifyTree } from './scenarios.js';
@@ -304,14 +304,20 @@ async function main() {
       // The same inside one process (signature() only, no node startup): the scaling of the
       // native read + hash itself. The child prints its own elapsed seconds.
       const sigModule = join(root, 'dist', 'lib', 'signature.js');
-      const timed = (threads) => async () => {
+      // `prefix`: a command the node process runs under (taskset), or none.
+      const timed = (threads, prefix = []) => async () => {
         const script = `const { signature } = await import(${JSON.stringify(sigModule)});
           const t = performance.now(); await signature(${JSON.stringify(files.base)}, { blockLen: ${B} });
           process.stdout.write(String((performance.now() - t) / 1000));`;
         const out = join(work, `inproc-${threads}`);
-        const r = await run(process.execPath, ['--input-type=module', '-e', script], { env: { DELTASYNC_THREADS: threads }, stdoutFile: out });
+        const node = [process.execPath, '--input-type=module', '-e', script];
+        const r = await run(prefix[0] ?? node[0], [...prefix.slice(1), ...(prefix.length ? node : node.slice(1))], {
+          env: threads ? { DELTASYNC_THREADS: threads } : {},
+          stdoutFile: out,
+        });
         return { seconds: Number(readFileSync(out, 'utf8')), rssMiB: r.rssMiB };
       };
+      // Hashing threads: "1 thread" still reads on a second thread while it hashes.
       await measure('signature threads, in process', 'basis', size, [
         { tool: 'deltasync 1 thread', run: timed('1') },
         { tool: 'deltasync 2 threads', run: timed('2') },
@@ -320,6 +326,27 @@ async function main() {
         { tool: 'deltasync 1 thread', run: ds(['signature', '-f', '-b', String(B), files.base, join(work, 'sig1.ds')], { DELTASYNC_THREADS: '1' }) },
         { tool: 'deltasync all cores', run: ds(['signature', '-f', '-b', String(B), files.base, join(work, 'sig2.ds')]) },
       ]);
+      // Cores: the whole process (its reads, its hashing, Node's own threads) confined with
+      // taskset to one core, then to two; the addon sizes its thread count from the affinity mask.
+      const allowed = availableParallelism();
+      if (allowed >= 2) {
+        const one = ['taskset', '-c', '0'];
+        const two = ['taskset', '-c', '0,1'];
+        const dsOn = (prefix, args) => () => run(prefix[0], [...prefix.slice(1), process.execPath, cli, ...args]);
+        await measure('signature cores, in process', 'basis', size, [
+          { tool: 'deltasync 1 core', run: timed(undefined, one) },
+          { tool: 'deltasync 2 cores', run: timed(undefined, two) },
+        ]);
+        await measure('signature cores', 'basis', size, [
+          { tool: 'deltasync 1 core', run: dsOn(one, ['signature', '-f', '-b', String(B), files.base, join(work, 'sig1.ds')]) },
+          { tool: 'deltasync 2 cores', run: dsOn(two, ['signature', '-f', '-b', String(B), files.base, join(work, 'sig2.ds')]) },
+        ]);
+        await run(process.execPath, [cli, 'signature', '-f', '-b', String(B), files.base, join(work, 'sig.ds')]);
+        await measure('delta cores', 'unrelated', size, [
+          { tool: 'deltasync 1 core', out: join(work, 'd1.ds'), run: dsOn(one, ['delta', '-f', join(work, 'sig.ds'), files.variants.unrelated, join(work, 'd1.ds')]) },
+          { tool: 'deltasync 2 cores', out: join(work, 'd2.ds'), run: dsOn(two, ['delta', '-f', join(work, 'sig.ds'), files.variants.unrelated, join(work, 'd2.ds')]) },
+        ]);
+      }
     }
 
     if (want('sync') || want('remote')) {

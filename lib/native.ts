@@ -56,7 +56,7 @@ export interface NativeMatcher {
   /** Flushes the tail (short-window matching at end of input). */
   final(): Promise<MatchResult>;
   /** Counters for --stats and tests. */
-  stats(): { weakHits: number; strongCalcs: number; strongHits: number; chainCapped: number; distrusted: number };
+  stats(): { weakHits: number; strongCalcs: number; strongHits: number; chainCapped: number; distrusted: number; slicedBatches: number };
 }
 
 export interface NativeHasher {
@@ -75,6 +75,8 @@ export interface NativeAddon {
   rollingDigest(kind: RollingKind, data: Uint8Array): bigint;
   simdLevel(): string;
   simdDetected(): string;
+  /** Threads the native code splits large work across: DELTASYNC_THREADS, else the cores this process may run on. */
+  workerThreads(): number;
   /** Force a SIMD level for this process; false if the CPU lacks it. */
   setSimdLevel(name: string): boolean;
   SignatureBuilder: new (params: BlockParams) => NativeSignatureBuilder;

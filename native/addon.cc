@@ -12,6 +12,7 @@
 #include "cpu.h"
 #include "hash/strong.h"
 #include "matcher.h"
+#include "parallel.h"
 #include "rolling.h"
 #include "signature_builder.h"
 
@@ -314,6 +315,7 @@ class MatcherWrap : public Napi::ObjectWrap<MatcherWrap> {
     r.Set("strongHits", static_cast<double>(s.strong_hits));
     r.Set("chainCapped", static_cast<double>(s.chain_capped));
     r.Set("distrusted", static_cast<double>(s.distrusted));
+    r.Set("slicedBatches", static_cast<double>(s.sliced_batches));
     return r;
   }
   std::unique_ptr<ds::Matcher> matcher_;
@@ -390,6 +392,10 @@ Napi::Value SimdLevel(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), ds::simd_name(ds::simd_level()));
 }
 
+Napi::Value WorkerThreads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), ds::worker_threads());
+}
+
 Napi::Value SimdDetected(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), ds::simd_name(ds::simd_detected()));
 }
@@ -413,6 +419,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("rollingDigest", Napi::Function::New(env, RollingDigest));
   exports.Set("simdLevel", Napi::Function::New(env, SimdLevel));
   exports.Set("simdDetected", Napi::Function::New(env, SimdDetected));
+  exports.Set("workerThreads", Napi::Function::New(env, WorkerThreads));
   exports.Set("setSimdLevel", Napi::Function::New(env, SetSimdLevel));
   register_fileops(env, exports);
   register_format(env, exports);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "parallel.h"
+
 namespace ds {
 
 Matcher::Matcher(const BlockParams& params, const uint8_t* entries, size_t count, size_t last_block_len,
@@ -12,6 +14,7 @@ Matcher::Matcher(const BlockParams& params, const uint8_t* entries, size_t count
       count_(count),
       last_block_len_(last_block_len),
       search_(search_for(simd_level())),
+      search_slices_(worker_threads()),
       rk_mult_n_(rk_pow_geom(params.block_len).pow) {
   carry_.reserve(params.block_len);
   digest_len_ = strong_full_len(params.strong);
@@ -256,7 +259,9 @@ void Matcher::scan(R& roll, const View& v, uint64_t stop_before, MatchOutput* ou
       if (candidates_.size() < cap) candidates_.resize(cap);
       const SearchTask task{params_.rolling, p, n, i, count, state_of(roll), rk_mult_n_, index_.filter()};
       WindowState end;
-      const size_t found = search_(task, candidates_.data(), cap, &end);
+      // On unrelated data this search is most of the work: long batches use every core.
+      if (search_slices_ > 1 && count >= 2 * kMinSliceWindows) ++stats_.sliced_batches;
+      const size_t found = search_sliced(search_, task, candidates_.data(), cap, &end, search_slices_);
       if (found != kSearchOverflow) {
         bool matched = false;
         constexpr size_t kAhead = 8;  // bucket loads in flight while earlier candidates are looked up

@@ -63,6 +63,7 @@ struct MatchStats {
   uint64_t strong_hits = 0;   // confirmed matches
   uint64_t chain_capped = 0;  // lookups cut short by the candidate cap
   uint64_t distrusted = 0;    // weak sums dropped after repeated strong-check failures
+  uint64_t sliced_batches = 0;  // batches searched on several threads at once
 };
 
 class Matcher {
@@ -97,6 +98,9 @@ class Matcher {
   // level in force when the matcher was made; nullptr rolls byte by byte. For tests, which check
   // that every choice gives the same ops.
   void set_search(SearchFn fn) { search_ = fn; }
+  // Threads a long batch is searched on (search_sliced): by default worker_threads(). For tests,
+  // which check that the ops do not depend on it.
+  void set_search_slices(size_t slices) { search_slices_ = slices; }
 
   // Windows rolled byte by byte after a fresh window before batches start (short resyncs after an
   // edit stay cheap), and the first and largest batch. Batches grow with the stretch, so the work
@@ -209,6 +213,7 @@ class Matcher {
   uint64_t hold_ = 0;
   bool holding_ = true;
   SearchFn search_ = nullptr;
+  size_t search_slices_ = 1;
   uint32_t rk_mult_n_ = 1;  // M^n, RabinKarp windows
   size_t rolled_ = 0;       // windows rolled since the last fresh window
   std::vector<Candidate> candidates_;

@@ -5,17 +5,29 @@
 #include <cstddef>
 #include <cstdlib>
 #include <thread>
+#if defined(__linux__)
+#include <sched.h>
+#endif
 #include <vector>
 
 namespace ds {
 
-// Worker count: DELTASYNC_THREADS if set (1 disables threading), else the core count.
+// Worker count: DELTASYNC_THREADS if set (1 disables threading), else the cores this process may
+// run on (its affinity mask: `taskset -c 0` or a container's cpuset means one, whatever the
+// machine has; more threads than that would only take turns).
 inline unsigned worker_threads() {
   static const unsigned n = [] {
     if (const char* env = std::getenv("DELTASYNC_THREADS")) {
       const long v = std::strtol(env, nullptr, 10);
       if (v >= 1 && v <= 256) return static_cast<unsigned>(v);
     }
+#if defined(__linux__)
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) == 0) {
+      const int count = CPU_COUNT(&allowed);
+      if (count >= 1) return static_cast<unsigned>(count);
+    }
+#endif
     const unsigned hw = std::thread::hardware_concurrency();
     return hw ? hw : 1u;
   }();

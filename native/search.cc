@@ -1,6 +1,9 @@
 // The scalar candidate search and the lane driver shared by the SIMD variants (see search.h).
 #include "search.h"
 
+#include <algorithm>
+#include <memory>
+#include <thread>
 #include <vector>
 
 namespace ds {
@@ -93,6 +96,46 @@ size_t search_neon(const SearchTask& t, Candidate* out, size_t cap, WindowState*
   return search_lanes(t, out, cap, end, lane_kernel_neon, lanes_neon(t.kind));
 }
 #endif
+
+size_t search_sliced(SearchFn fn, const SearchTask& t, Candidate* out, size_t cap, WindowState* end, size_t slices) {
+  slices = std::min(slices, t.count / kMinSliceWindows);
+  if (slices <= 1) return fn(t, out, cap, end);
+  struct Part {
+    SearchTask task;
+    std::unique_ptr<Candidate[]> hits;  // part 0 writes straight into `out`
+    size_t found;
+    WindowState end;
+  };
+  std::vector<Part> parts(slices);
+  const size_t per = t.count / slices;
+  for (size_t s = 0; s < slices; ++s) {
+    SearchTask& task = parts[s].task;
+    task = t;
+    task.from = t.from + s * per;
+    task.count = s + 1 == slices ? t.count - s * per : per;
+    // The window at `from` is the one before the part's first reported window.
+    if (s > 0) task.state = window_state(t.kind, t.p + task.from, t.n);
+    if (s > 0) parts[s].hits.reset(new Candidate[cap]);  // uninitialised: only written ones are read
+  }
+  auto run = [&](size_t s) {
+    Part& part = parts[s];
+    part.found = fn(part.task, s == 0 ? out : part.hits.get(), cap, &part.end);
+  };
+  std::vector<std::thread> threads;
+  threads.reserve(slices - 1);
+  for (size_t s = 1; s < slices; ++s) threads.emplace_back(run, s);
+  run(0);
+  for (auto& thread : threads) thread.join();
+
+  size_t total = 0;
+  for (const Part& part : parts) {
+    if (part.found == kSearchOverflow || part.found > cap - total) return kSearchOverflow;
+    if (&part != &parts[0]) std::copy(part.hits.get(), part.hits.get() + part.found, out + total);
+    total += part.found;
+  }
+  *end = parts.back().end;
+  return total;
+}
 
 SearchFn search_for(SimdLevel level) {
   switch (level) {

@@ -86,6 +86,13 @@ size_t search_avx512(const SearchTask& task, Candidate* out, size_t cap, WindowS
 size_t search_neon(const SearchTask& task, Candidate* out, size_t cap, WindowState* end);
 #endif
 
+// Runs `fn` over up to `slices` contiguous parts of the batch at once, one thread each, and joins
+// their candidates. Same result as fn on the whole batch, bit for bit: each part starts from its
+// first window computed afresh, and what a batch reports depends only on the data. Batches of
+// fewer than 2 * kMinSliceWindows windows run whole on the calling thread.
+constexpr size_t kMinSliceWindows = size_t{1} << 18;
+size_t search_sliced(SearchFn fn, const SearchTask& task, Candidate* out, size_t cap, WindowState* end, size_t slices);
+
 // The batched variant of a level, or nullptr when the level has none (the matcher then rolls
 // byte by byte, which is faster than batching without SIMD).
 SearchFn search_for(SimdLevel level);

@@ -12,7 +12,7 @@ import { run } from './helpers/run.js';
 import type { RunResult } from './helpers/run.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { native, type RollingKind } from '../lib/native.js';
@@ -446,6 +446,21 @@ describe('addon: signatures read from a file descriptor', () => {
       expect(r.status, r.stderr).toBe(0);
       expect(r.stdout === want, `DELTASYNC_THREADS=${threads}`).toBe(true);
     }
+  });
+
+  test('the thread count follows the cores the process may use (taskset), unless DELTASYNC_THREADS says', () => {
+    const script = `process.stdout.write(String(require('node-gyp-build')(${JSON.stringify(ROOT)}).workerThreads()))`;
+    const threads = (prefix: string[], env: NodeJS.ProcessEnv = {}): string => {
+      const { DELTASYNC_THREADS: _ignored, ...base } = process.env;
+      const cmd = [...prefix, process.execPath, '-e', script];
+      const r = spawnSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8', env: { ...base, ...env } });
+      expect(r.status, r.stderr).toBe(0);
+      return r.stdout;
+    };
+    expect(threads([])).toBe(String(availableParallelism()));
+    expect(threads(['taskset', '-c', '0'])).toBe('1');
+    expect(threads(['taskset', '-c', '0'], { DELTASYNC_THREADS: '3' })).toBe('3');
+    if (availableParallelism() >= 2) expect(threads(['taskset', '-c', '0,1'])).toBe('2');
   });
 
   test('read errors reject; bad arguments throw', async () => {

@@ -300,6 +300,56 @@ void test_search() {
   }
 }
 
+// search_sliced: a long batch cut into parts searched on threads reports what the whole batch
+// does — candidates, their order, the end state, and overflow at exactly the same cap.
+void test_search_sliced() {
+  Rng rng(12);
+  std::vector<std::pair<std::string, ds::SearchFn>> fns{{"scalar", ds::search_scalar}};
+  for (auto& v : search_variants()) fns.push_back(v);
+  for (int round = 0; round < (g_quick ? 3 : 12); ++round) {
+    const Texture tex = static_cast<Texture>(rng.below(3));
+    const size_t n = rng.below(4) == 0 ? rng.between(1, 64) : rng.between(65, 20000);
+    const RollingKind kind = kKinds[round % 3];
+    const Bytes basis = make_data(rng.between(n, 1 << 20), rng, tex);
+    Bytes data = make_data(2 * ds::kMinSliceWindows + n + rng.below(3 << 20), rng, tex);
+    for (int c = 0; c < 20; ++c) {
+      const size_t len = std::min({rng.between(1, 3 * n), basis.size(), data.size()});
+      const size_t from = rng.below(basis.size() - len + 1), to = rng.below(data.size() - len + 1);
+      std::memcpy(data.data() + to, basis.data() + from, len);
+    }
+    const TestFilter tf(kind, block_weaks(kind, basis, n), n);
+    const size_t from = rng.below(data.size() - n - 2 * ds::kMinSliceWindows);
+    const size_t count = rng.between(2 * ds::kMinSliceWindows, data.size() - n - from);
+    const uint32_t mult = ds::rk_pow_geom(n).pow;
+    const ds::SearchTask task{kind, data.data(), n, from, count, ds::window_state(kind, data.data() + from, n), mult, tf.filter};
+    for (const auto& [name, fn] : fns) {
+      const std::string what = name + " " + kind_name(kind) + " " + texture_name(tex) + " round " +
+                               std::to_string(round) + " n " + std::to_string(n) + " count " + std::to_string(count);
+      std::vector<ds::Candidate> ref(count + 1);
+      ds::WindowState ref_end;
+      const size_t ref_found = fn(task, ref.data(), ref.size(), &ref_end);
+      if (!check(ref_found != ds::kSearchOverflow, "whole batch overflow " + what)) continue;
+      ref.resize(ref_found);
+      for (size_t slices : {2, 3, 4}) {
+        const std::string how = what + " slices " + std::to_string(slices);
+        std::vector<ds::Candidate> got(count + 1);
+        ds::WindowState end;
+        const size_t found = ds::search_sliced(fn, task, got.data(), got.size(), &end, slices);
+        got.resize(found == ds::kSearchOverflow ? 0 : found);
+        check(found == ref_found && got == ref, "sliced candidates " + how);
+        check(end == ref_end, "sliced end state " + how);
+        if (ref_found > 0) {
+          std::vector<ds::Candidate> small(ref_found);
+          check(ds::search_sliced(fn, task, small.data(), ref_found - 1, &end, slices) == ds::kSearchOverflow,
+                "sliced overflow at cap-1 " + how);
+          check(ds::search_sliced(fn, task, small.data(), ref_found, &end, slices) == ref_found && small == ref,
+                "sliced exact cap " + how);
+        }
+      }
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // match
 
@@ -405,9 +455,10 @@ struct MatchRun {
 
 MatchRun run_matcher(const ds::BlockParams& params, const Bytes& entries, size_t count, size_t last_len,
                      const Bytes& data, const std::vector<size_t>& splits, bool set_fn, ds::SearchFn fn,
-                     bool in_place = false) {
+                     bool in_place = false, size_t slices = 0) {
   ds::Matcher m(params, entries.data(), count, last_len, in_place);
   if (set_fn) m.set_search(fn);
+  if (slices > 0) m.set_search_slices(slices);
   MatchRun run;
   ds::MatchOutput out;
   size_t pos = 0;
@@ -652,6 +703,60 @@ void test_match() {
   }
 }
 
+// Long stretches without a match (batches long enough to be sliced across threads), then copies
+// of basis blocks: the ops, digests and counters do not depend on the number of slices.
+void test_match_sliced() {
+  Rng rng(13);
+  const auto levels = supported_levels();
+  LevelGuard guard;
+  for (int round = 0; round < (g_quick ? 3 : 9); ++round) {
+    ds::BlockParams params;
+    params.block_len = rng.between(700, 9000);
+    params.rolling = kKinds[round % 3];
+    params.strong = ds::StrongKind::Xxh3;
+    params.strong_len = 16;
+    const Bytes basis = make_data(rng.between(1 << 20, 2 << 20), rng, Texture::Random);
+    // 3-5 MiB of foreign data before the first copy: the matcher's batches grow past
+    // 2 * kMinSliceWindows; then copies of basis runs between more foreign stretches.
+    Bytes data = make_data(rng.between(3 << 20, 5 << 20), rng, Texture::Random);
+    for (int c = 0; c < 8; ++c) {
+      const Bytes foreign = make_data(rng.below(1 << 20), rng, Texture::Random);
+      const size_t from = rng.below(basis.size() / 2), len = rng.between(params.block_len, basis.size() - from);
+      data.insert(data.end(), basis.begin() + static_cast<ptrdiff_t>(from), basis.begin() + static_cast<ptrdiff_t>(from + len));
+      data.insert(data.end(), foreign.begin(), foreign.end());
+    }
+    const Bytes entries = signature_entries(params, basis, rng);
+    const size_t count = entries.size() / params.entry_size();
+    const size_t last_len = basis.size() - (count - 1) * params.block_len;
+    const std::vector<size_t> whole{data.size()};
+    for (SimdLevel l : levels) {
+      ds::set_simd_level(l);
+      if (ds::search_for(l) == nullptr) continue;  // byte-by-byte rolling: no batches to slice
+      const std::string what = std::string(kind_name(params.rolling)) + " level " + ds::simd_name(l) + " round " +
+                               std::to_string(round) + " n " + std::to_string(params.block_len) + " new " +
+                               std::to_string(data.size());
+      const MatchRun ref = run_matcher(params, entries, count, last_len, data, whole, false, nullptr, false, 1);
+      check(ref.stats.sliced_batches == 0, "one slice never slices " + what);
+      Bytes rebuilt;
+      check(apply(basis, ref.delta, &rebuilt) && rebuilt == data, "round trip " + what);
+      for (size_t slices : {2, 3}) {
+        for (bool split : {false, true}) {
+          const std::string how = what + " slices " + std::to_string(slices) + (split ? " split" : " whole");
+          const MatchRun got = run_matcher(params, entries, count, last_len, data,
+                                           split ? random_splits(data.size(), rng, 4 << 20) : whole, false, nullptr,
+                                           false, slices);
+          check(got.stats.sliced_batches > 0 || split, "batches were sliced " + how);
+          check(got.delta == ref.delta, "ops differ " + how);
+          check(got.stats.weak_hits == ref.stats.weak_hits && got.stats.strong_calcs == ref.stats.strong_calcs &&
+                    got.stats.strong_hits == ref.stats.strong_hits,
+                "stats differ " + how);
+        }
+      }
+    }
+    ds::set_simd_level(guard.saved);
+  }
+}
+
 // A signature full of blocks with one weak sum but different contents (the hash-flood case):
 // lookups stop at the candidate cap, and every path still agrees with the reference.
 void test_flood() {
@@ -839,7 +944,9 @@ int main(int argc, char** argv) {
   std::printf("\n");
   if (mode == "sums" || mode == "all") run_section("sums", test_sums);
   if (mode == "search" || mode == "all") run_section("search", test_search);
+  if (mode == "search" || mode == "all") run_section("search sliced", test_search_sliced);
   if (mode == "match" || mode == "all") run_section("match", test_match);
+  if (mode == "match" || mode == "all") run_section("match sliced", test_match_sliced);
   if (mode == "flood" || mode == "all") run_section("flood", test_flood);
   if (mode != "sums" && mode != "search" && mode != "match" && mode != "flood" && mode != "all") return usage();
   std::printf("%ld checks, %d failed\n", g_checks, g_failures);
