@@ -331,8 +331,8 @@ export class PatchEngine {
    * A COPY verified from the hashes the output computes as it copies (copyHashedFromBasis), in
    * segments ending on cell borders, their hashes fed to the digest in order. One segment is in
    * flight at a time: two threads writing one file contend for its inode lock (ext4 takes it for
-   * every buffered write), and on this 2-vCPU VM the waiter spun in the kernel — a 1 GiB copy
-   * cost 0.7–3.2 s with two in flight, 0.50–0.53 s with one (rdiff: 0.42–0.46 s). The next
+   * every buffered write), and the waiter spins in the kernel — a 1 GiB copy took 0.70–0.89 s
+   * with two in flight, 0.50–0.53 s with one (alternating runs; rdiff 0.42–0.46 s). The next
    * segment starts before the previous one's hashes go into the digest.
    */
   private async copyHashed(offset: number, length: number): Promise<void> {
