@@ -68,6 +68,8 @@ export class DeltaEngine {
   private literalParts: Buffer[] = [];
   private literalLength = 0;
   private finished = false;
+  /** {@link updateAhead}: the chunk the matcher is working on, and its result to come. */
+  private ahead: { chunk: Buffer; result: Promise<MatchResult> } | undefined;
 
   /** `resultSize`: size of the new data when known up front (recorded by the deltasync format). */
   constructor(readonly sig: Signature | SparseSignature, readonly resultSize?: number, options: DeltaEngineOptions = {}) {
@@ -109,10 +111,44 @@ export class DeltaEngine {
     return this.take();
   }
 
+  /**
+   * update() one chunk behind: starts matching `chunk` on the thread pool, then encodes the
+   * previous chunk's result while the matcher works, and returns that chunk's delta bytes (they
+   * may point into it). So the JS thread's share of a chunk (digest, encoding, handing the
+   * bytes to the writer) no longer waits for the matcher or the matcher for it. A chunk must
+   * stay unchanged until the call after next has resolved. Not to be mixed with update().
+   */
+  async updateAhead(chunk: Buffer): Promise<Buffer[]> {
+    await yieldIfBusy();
+    if (this.finished) throw new Error('deltasync: delta already finished');
+    if (!this.matcher) return this.update(chunk);
+    if (chunk.length === 0) return this.take();
+    const previous = this.ahead;
+    this.ahead = undefined;
+    // The matcher takes one call at a time: the previous chunk's result first.
+    const result = previous ? await previous.result : undefined;
+    this.stats.newBytes += chunk.length;
+    if (this.stats.newBytes > MAX_FILE_SIZE) throw new DeltaSyncError('ERR_BAD_PARAMS', 'new data larger than 2^53 - 1 bytes');
+    const started = this.matcher.update(chunk);
+    started.catch(() => undefined); // surfaced by the next call or finish()
+    this.ahead = { chunk, result: started };
+    if (previous && result) {
+      await this.apply(result, previous.chunk);
+      this.flushLiteral();
+    }
+    return this.take();
+  }
+
   /** Flushes the matcher and writes END (and the result hash); returns the last delta bytes. */
   async finish(): Promise<Buffer[]> {
     if (this.finished) throw new Error('deltasync: delta already finished');
     this.finished = true;
+    const ahead = this.ahead;
+    this.ahead = undefined;
+    if (ahead) {
+      await this.apply(await ahead.result, ahead.chunk);
+      this.flushLiteral();
+    }
     if (this.matcher) await this.apply(await this.matcher.final());
     this.flushCopy();
     this.flushLiteral();
@@ -206,20 +242,20 @@ export class DeltaEngine {
   }
 }
 
-/** Read size of {@link pipeDelta}'s three buffers: 6 MiB in all, less than two 4 MiB reads. */
+/** Read size of {@link pipeDelta}'s four buffers: 8 MiB in all. */
 export const DELTA_FILE_CHUNK = 2 * 1024 * 1024;
 
 /**
- * Runs a file through `engine`, overlapping the work: the matcher works on one chunk while the
- * previous chunk's output goes out and the next chunk is read. Three read buffers are recycled
- * (the returned pieces point into their chunk), so `write` must have written its parts when it
- * resolves. Ends with the engine's last bytes.
+ * Runs a file through `engine`, overlapping the work: while the matcher works on one chunk, the
+ * JS thread encodes the chunk before it, the chunk before that goes out, and the next one is
+ * read. Four read buffers are recycled (the returned pieces point into their chunk), so `write`
+ * must have written its parts when it resolves. Ends with the engine's last bytes.
  */
 export async function pipeDelta(engine: DeltaEngine, src: InputSource, write: (parts: Buffer[]) => Promise<void>): Promise<void> {
   let writing: Promise<void> = Promise.resolve();
-  for await (const chunk of src.chunks({ reuseBuffers: DeltaEngine.releasesInput, buffers: 3 })) {
-    const parts = await engine.update(chunk);
-    await writing; // the previous chunk's buffer is free again for the read after next
+  for await (const chunk of src.chunks({ reuseBuffers: DeltaEngine.releasesInput, buffers: 4 })) {
+    const parts = await engine.updateAhead(chunk);
+    await writing; // that chunk's buffer is free again for the read after next
     writing = write(parts);
     writing.catch(() => undefined); // surfaced by the await above or below
   }

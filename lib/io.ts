@@ -92,7 +92,7 @@ export class InputSource {
    * chunk; a third buffer lets a consumer still write one chunk's data out while it works on the
    * next.
    */
-  async *chunks(options: { reuseBuffers?: boolean; buffers?: 2 | 3 } = {}): AsyncGenerator<Buffer> {
+  async *chunks(options: { reuseBuffers?: boolean; buffers?: 2 | 3 | 4 } = {}): AsyncGenerator<Buffer> {
     const input = this.input;
     if (typeof input === 'string') {
       yield* this.fileChunks(input, options.reuseBuffers === true ? (options.buffers ?? 2) : 0);

@@ -22,7 +22,7 @@ import {
   signatureFile,
 } from '../lib/index.js';
 import type { BasisReader, Format, RollingKind, SignatureOptions, StrongKind } from '../lib/index.js';
-import { DeltaEngine } from '../lib/delta.js';
+import { DELTA_FILE_CHUNK, DeltaEngine } from '../lib/delta.js';
 import { native } from '../lib/native.js';
 import { STRONG_FULL_LEN, WEAK_WIDTH } from '../lib/params.js';
 import { seededBytes } from './helpers/bytes.js';
@@ -261,6 +261,48 @@ describe('delta and patch', () => {
     parts.push(...(await engine.finish()));
     expect(engine.stats).toMatchObject({ copyOps: 3, literalOps: 0, matchedBytes: data.length });
     expect((await patch(data, Buffer.concat(parts))).output.equals(data)).toBe(true);
+  });
+
+  it('updateAhead (one chunk behind the matcher) gives update()\'s bytes; deltaFile over reused read buffers too', async () => {
+    const MiB = 1024 * 1024;
+    const { basis, next } = pair(3 * MiB, 21);
+    // Several read chunks, unrelated stretches and copies of the basis in between.
+    const data = Buffer.concat([bytes(2 * MiB + 12345, 22), next, bytes(MiB, 23), basis.subarray(MiB), bytes(777, 24)]);
+    const basisPath = join(dir, 'ahead-basis');
+    const dataPath = join(dir, 'ahead-new');
+    await writeFile(basisPath, basis);
+    await writeFile(dataPath, data);
+    // Literal runs end at chunk borders, so the bytes depend on the chunking: compare like with like.
+    const byUpdate = async (sig: Signature, size: number): Promise<Buffer> => {
+      const engine = new DeltaEngine(sig, data.length);
+      const parts: Buffer[] = [];
+      for (let at = 0; at < data.length; at += size) parts.push(...(await engine.update(data.subarray(at, at + size))));
+      parts.push(...(await engine.finish()));
+      return Buffer.concat(parts);
+    };
+    for (const format of ['deltasync', 'rdiff'] as const) {
+      const sig = await signature(basis, { format });
+      for (const size of [MiB, 3 * MiB + 17]) {
+        const want = await byUpdate(sig, size);
+        const engine = new DeltaEngine(sig, data.length);
+        const parts: Buffer[] = [];
+        // Each chunk a fresh copy, overwritten once the call after next has resolved: bytes
+        // handed back may point into the chunk before, never further back.
+        const chunks: Buffer[] = [];
+        for (let at = 0; at < data.length; at += size) {
+          chunks.push(Buffer.from(data.subarray(at, at + size)));
+          for (const part of await engine.updateAhead(chunks.at(-1)!)) parts.push(Buffer.from(part));
+          if (chunks.length >= 3) chunks.at(-3)!.fill(0xee);
+        }
+        for (const part of await engine.finish()) parts.push(Buffer.from(part));
+        expect(Buffer.concat(parts).equals(want), `${format}, chunks of ${size}`).toBe(true);
+        expect((await patch(basis, want)).output.equals(data)).toBe(true);
+      }
+      await signatureFile(basisPath, join(dir, 'ahead.sig'), { format });
+      await deltaFile(join(dir, 'ahead.sig'), dataPath, join(dir, 'ahead.delta'));
+      const fromFile = await readFile(join(dir, 'ahead.delta'));
+      expect(fromFile.equals(await byUpdate(sig, DELTA_FILE_CHUNK)), `${format} deltaFile`).toBe(true);
+    }
   });
 
   it('an identical file is one COPY; an empty basis is all literal; empty to empty works', async () => {

@@ -577,7 +577,9 @@ export class Sender {
       // A short read of a regular file is its end: no extra read (and no big buffer) for it.
       // Otherwise the next chunk is read while this one is matched (both on the thread pool).
       next = data.length < want ? undefined : readAt(pos);
-      await this.sendChunks(await engine.update(data));
+      // One chunk behind the matcher: the previous chunk's delta is encoded and sent while this
+      // one is matched (every chunk is a fresh buffer, so the older one is still intact).
+      await this.sendChunks(await engine.updateAhead(data));
     }
     await this.sendChunks(await engine.finish());
     const s = engine.stats;
