@@ -260,7 +260,7 @@ void Matcher::scan(R& roll, const View& v, uint64_t stop_before, MatchOutput* ou
       const SearchTask task{params_.rolling, p, n, i, count, state_of(roll), rk_mult_n_, index_.filter()};
       WindowState end;
       // On unrelated data this search is most of the work: long batches use every core.
-      if (search_slices_ > 1 && count >= 2 * kMinSliceWindows) ++stats_.sliced_batches;
+      if (slice_parts(count, search_slices_) > 1) ++stats_.sliced_batches;
       const size_t found = search_sliced(search_, task, candidates_.data(), cap, &end, search_slices_);
       if (found != kSearchOverflow) {
         bool matched = false;

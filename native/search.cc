@@ -3,8 +3,9 @@
 
 #include <algorithm>
 #include <memory>
-#include <thread>
 #include <vector>
+
+#include "parallel.h"
 
 namespace ds {
 namespace {
@@ -98,7 +99,7 @@ size_t search_neon(const SearchTask& t, Candidate* out, size_t cap, WindowState*
 #endif
 
 size_t search_sliced(SearchFn fn, const SearchTask& t, Candidate* out, size_t cap, WindowState* end, size_t slices) {
-  slices = std::min(slices, t.count / kMinSliceWindows);
+  slices = slice_parts(t.count, slices);
   if (slices <= 1) return fn(t, out, cap, end);
   struct Part {
     SearchTask task;
@@ -121,11 +122,9 @@ size_t search_sliced(SearchFn fn, const SearchTask& t, Candidate* out, size_t ca
     Part& part = parts[s];
     part.found = fn(part.task, s == 0 ? out : part.hits.get(), cap, &part.end);
   };
-  std::vector<std::thread> threads;
-  threads.reserve(slices - 1);
-  for (size_t s = 1; s < slices; ++s) threads.emplace_back(run, s);
-  run(0);
-  for (auto& thread : threads) thread.join();
+  parallel_for(slices, 1, [&](size_t first, size_t last) {
+    for (size_t s = first; s < last; ++s) run(s);
+  });
 
   size_t total = 0;
   for (const Part& part : parts) {

@@ -91,6 +91,11 @@ size_t search_neon(const SearchTask& task, Candidate* out, size_t cap, WindowSta
 // first window computed afresh, and what a batch reports depends only on the data. Batches of
 // fewer than 2 * kMinSliceWindows windows run whole on the calling thread.
 constexpr size_t kMinSliceWindows = size_t{1} << 18;
+// Parts search_sliced cuts a batch of `count` windows into, given up to `slices` (1: not cut).
+inline size_t slice_parts(size_t count, size_t slices) {
+  const size_t most = count / kMinSliceWindows;
+  return slices < most ? slices : most < 1 ? 1 : most;
+}
 size_t search_sliced(SearchFn fn, const SearchTask& task, Candidate* out, size_t cap, WindowState* end, size_t slices);
 
 // The batched variant of a level, or nullptr when the level has none (the matcher then rolls
