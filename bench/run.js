@@ -310,14 +310,11 @@ async function main() {
           const t = performance.now(); await signature(${JSON.stringify(files.base)}, { blockLen: ${B} });
           process.stdout.write(String((performance.now() - t) / 1000));`;
         const out = join(work, `inproc-${threads}`);
-        const node = [process.execPath, '--input-type=module', '-e', script];
-        const r = await run(prefix[0] ?? node[0], [...prefix.slice(1), ...(prefix.length ? node : node.slice(1))], {
-          env: threads ? { DELTASYNC_THREADS: threads } : {},
-          stdoutFile: out,
-        });
+        const cmd = [...prefix, process.execPath, '--input-type=module', '-e', script];
+        const r = await run(cmd[0], cmd.slice(1), { env: threads ? { DELTASYNC_THREADS: threads } : {}, stdoutFile: out });
         return { seconds: Number(readFileSync(out, 'utf8')), rssMiB: r.rssMiB };
       };
-      // Hashing threads: "1 thread" still reads on a second thread while it hashes.
+      // Threads reading and hashing their own ranges of the file (DELTASYNC_THREADS).
       await measure('signature threads, in process', 'basis', size, [
         { tool: 'deltasync 1 thread', run: timed('1') },
         { tool: 'deltasync 2 threads', run: timed('2') },
@@ -332,7 +329,10 @@ async function main() {
       if (allowed >= 2) {
         const one = ['taskset', '-c', '0'];
         const two = ['taskset', '-c', '0,1'];
-        const dsOn = (prefix, args) => () => run(prefix[0], [...prefix.slice(1), process.execPath, cli, ...args]);
+        const dsOn = (prefix, args) => () => {
+          const cmd = [...prefix, process.execPath, cli, ...args];
+          return run(cmd[0], cmd.slice(1));
+        };
         await measure('signature cores, in process', 'basis', size, [
           { tool: 'deltasync 1 core', run: timed(undefined, one) },
           { tool: 'deltasync 2 cores', run: timed(undefined, two) },
