@@ -24,6 +24,7 @@ import {
   open as openCallback,
   openSync,
   read as readCallback,
+  readdirSync,
   readlinkSync,
   rename as renameCallback,
   statSync,
@@ -203,6 +204,18 @@ export function lstat(path: string): Promise<Stats>;
 export async function lstat(path: string, options?: { bigint: true }): Promise<BigIntStats | Stats> {
   await yieldIfBusy();
   return options?.bigint ? lstatSync(path, { bigint: true }) : lstatSync(path);
+}
+
+/**
+ * A directory's names, synchronously like the other metadata calls: through the thread pool each
+ * listing was a round trip the sender's walk and the receiver's entry loop waited for in turn
+ * (445 directories of the tree benchmark: 45 ms of the walk's 60 ms).
+ */
+export function readdir(path: string, options: { encoding: 'buffer' }): Promise<Buffer[]>;
+export function readdir(path: string): Promise<string[]>;
+export async function readdir(path: string, options?: { encoding: 'buffer' }): Promise<Buffer[] | string[]> {
+  await yieldIfBusy();
+  return options?.encoding === 'buffer' ? readdirSync(path, { encoding: 'buffer' }) : readdirSync(path);
 }
 
 export function stat(path: string, options: { bigint: true }): Promise<BigIntStats>;

@@ -14,7 +14,6 @@
 // a path still in use.
 import { spawn } from 'node:child_process';
 import { constants, type BigIntStats } from 'node:fs';
-import { readdir as readdirAt } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DeltaSyncError } from '../errors.js';
 import {
@@ -26,6 +25,7 @@ import {
   mkdir as mkdirAt,
   openDescriptor as openFd,
   openFile,
+  readdir as readdirAt,
   rmdir as rmdirAt,
   unlink as unlinkAt,
 } from '../fd-handle.js';

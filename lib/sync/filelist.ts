@@ -1,10 +1,10 @@
 // The sender's file list: walks the sources with rsync's path semantics and yields entries in
 // wire order. Order: a directory's entries (sorted bytewise) are listed together, then each
 // subdirectory in turn, so the receiver sees every directory before its contents.
-import { open, readdir } from 'node:fs/promises';
-import { lstat, readlink, stat } from '../fd-handle.js';
-import type { BigIntStats } from 'node:fs';
-import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { lstat, readdir, readlink, stat } from '../fd-handle.js';
+import { constants, lstatSync, type BigIntStats } from 'node:fs';
+import { yieldIfBusy } from '../event-loop.js';
 import { ioError } from '../errors.js';
 import { native, type StrongKind } from '../native.js';
 import { EntryType, type FileEntry } from '../protocol/messages.js';
@@ -200,12 +200,20 @@ export class FileListWalker {
     }
   }
 
-  /** The whole list, source by source. */
+  /** The whole list, source by source, one entry at a time. */
   async *walk(sources: readonly string[]): AsyncGenerator<SourceItem> {
+    for await (const batch of this.walkBatches(sources)) yield* batch;
+  }
+
+  /**
+   * The whole list in wire order, a directory's entries at a time: an async iteration step
+   * costs a few promises, which per entry was most of the walk's time on a tree of small files.
+   */
+  async *walkBatches(sources: readonly string[]): AsyncGenerator<SourceItem[]> {
     for (const arg of sources) yield* this.walkSource(arg);
   }
 
-  private async *walkSource(arg: string): AsyncGenerator<SourceItem> {
+  private async *walkSource(arg: string): AsyncGenerator<SourceItem[]> {
     const { top } = splitSource(arg);
     const contents = top === '.';
     let st: BigIntStats;
@@ -236,24 +244,48 @@ export class FileListWalker {
     if (entry.type === EntryType.DIR) entry.listed = this.opts.recursive;
     const first = !this.seen.has(top);
     this.seen.add(top);
-    if (first) yield { entry, local: arg };
+    if (first) yield [{ entry, local: arg }];
     if (entry.type === EntryType.DIR && this.opts.recursive) {
-      yield* this.walkDir(arg.replace(/\/+$/, '') || '/', top);
+      yield* this.walkTree(arg.replace(/\/+$/, '') || '/', top);
     }
   }
 
-  /** Lists one directory's entries, then recurses into its subdirectories. */
-  private async *walkDir(localDir: string, relDir: string): AsyncGenerator<SourceItem> {
+  /**
+   * Lists a directory and everything below it: each directory's entries, then each of its
+   * subdirectories in turn, depth first. A stack instead of one generator per level, whose
+   * `yield*` chains would cost every batch a promise per level.
+   */
+  private async *walkTree(localDir: string, relDir: string): AsyncGenerator<SourceItem[]> {
+    // Subdirectories still to list, each level's in reverse order so pop() takes the next one.
+    const pending: SourceItem[][] = [];
+    let next: { local: string; rel: string } | undefined = { local: localDir, rel: relDir };
+    while (next) {
+      const { items, subdirs } = await this.listDir(next.local, next.rel);
+      if (items.length > 0) yield items;
+      if (subdirs.length > 0) pending.push(subdirs.reverse());
+      next = undefined;
+      while (pending.length > 0 && next === undefined) {
+        const level = pending[pending.length - 1]!;
+        const d = level.pop();
+        if (level.length === 0) pending.pop();
+        if (d) next = { local: d.local, rel: d.entry.path };
+      }
+    }
+  }
+
+  /** One directory's entries (sorted bytewise) and, among them, the subdirectories to list. */
+  private async listDir(localDir: string, relDir: string): Promise<{ items: SourceItem[]; subdirs: SourceItem[] }> {
+    const items: SourceItem[] = [];
+    const subdirs: SourceItem[] = [];
     let names: Buffer[];
     try {
       names = await readdir(localDir, { encoding: 'buffer' });
     } catch (err) {
       this.ioErrors++;
       this.report({ kind: 'error', message: ioError(err, localDir, 'read directory').message, path: relDir });
-      return;
+      return { items, subdirs };
     }
     names.sort(Buffer.compare);
-    const subdirs: SourceItem[] = [];
     const sep = localDir.endsWith('/') ? '' : '/';
     for (const raw of names) {
       let name: string;
@@ -272,18 +304,23 @@ export class FileListWalker {
       const local = `${localDir}${sep}${name}`;
       let st: BigIntStats;
       try {
-        st = await lstat(local, { bigint: true });
+        // Awaited only when the event loop is due a turn: a promise per entry was measurable.
+        const turn = yieldIfBusy();
+        if (turn) await turn;
+        st = lstatSync(local, { bigint: true });
       } catch (err) {
         this.reportIo(err, local, rel, 'stat');
         continue;
       }
-      const isDir = (Number(st.mode) & constants.S_IFMT) === constants.S_IFDIR;
+      const mode = Number(st.mode) & constants.S_IFMT;
+      const isDir = mode === constants.S_IFDIR;
       let effectiveDir = isDir;
-      if (!isDir && this.opts.copyLinks && (Number(st.mode) & constants.S_IFMT) === constants.S_IFLNK) {
+      if (!isDir && this.opts.copyLinks && mode === constants.S_IFLNK) {
         effectiveDir = await stat(local).then((s) => s.isDirectory(), () => false);
       }
       if (this.filter.excluded(rel, effectiveDir)) continue;
-      const entry = await this.toEntry(rel, local, st);
+      // Plain files (without -c) and directories need nothing toEntry would await.
+      const entry = isDir || (mode === constants.S_IFREG && !this.opts.checksum) ? makeEntry(rel, st, isDir ? EntryType.DIR : EntryType.FILE) : await this.toEntry(rel, local, st);
       if (!entry) continue;
       if (this.seen.has(rel)) {
         // Same name from an earlier source: the first one wins; directories still merge.
@@ -293,10 +330,10 @@ export class FileListWalker {
       this.seen.add(rel);
       if (entry.type === EntryType.DIR) entry.listed = true;
       const item = { entry, local };
-      yield item;
+      items.push(item);
       if (entry.type === EntryType.DIR) subdirs.push(item);
     }
-    for (const d of subdirs) yield* this.walkDir(d.local, d.entry.path);
+    return { items, subdirs };
   }
 }
 

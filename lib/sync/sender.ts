@@ -289,16 +289,18 @@ export class Sender {
       await conn.writer.send(Msg.FLIST, payload);
       batchStart = performance.now();
     };
-    for await (const item of walker.walk(this.ctx.sources)) {
-      this.checkFailed();
-      const e = item.entry;
-      this.entries.push(e);
-      this.locals.push(item.local);
-      this.count(e);
-      if (batch.length === 0) batchStart = performance.now();
-      batch.push(e);
-      // Small batches early and on a timer keep the receiver busy while the walk goes on.
-      if (batch.length >= FLIST_BATCH_ENTRIES || performance.now() - batchStart > FLIST_BATCH_MS) await flush();
+    for await (const items of walker.walkBatches(this.ctx.sources)) {
+      for (const item of items) {
+        this.checkFailed();
+        const e = item.entry;
+        this.entries.push(e);
+        this.locals.push(item.local);
+        this.count(e);
+        if (batch.length === 0) batchStart = performance.now();
+        batch.push(e);
+        // Small batches early and on a timer keep the receiver busy while the walk goes on.
+        if (batch.length >= FLIST_BATCH_ENTRIES || performance.now() - batchStart > FLIST_BATCH_MS) await flush();
+      }
     }
     await flush();
     this.summary.ioErrors = walker.ioErrors;
