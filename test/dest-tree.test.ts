@@ -236,6 +236,39 @@ describe('DestTree', () => {
     }
   });
 
+  it('dirIfOpen hands out a lease only for a handle already open, never a stale one, and pins it', async () => {
+    for (let i = 0; i < 8; i++) mkdirSync(join(dest, `q${i}`));
+    const tree = await DestTree.open(dest, { maxCached: 2 });
+    try {
+      const root = tree.dirIfOpen('.');
+      expect(root?.rel).toBe('.');
+      root!.release();
+      expect(tree.dirIfOpen('q0')).toBeUndefined(); // not opened yet: the caller awaits dir()
+      const first = await tree.dir('q0');
+      const again = tree.dirIfOpen('q0');
+      expect(again?.fd).toBe(first.fd);
+      first.release();
+      // Pinned by `again`: opening more directories than the bound does not close it.
+      for (let i = 1; i < 8; i++) (await tree.dir(`q${i}`)).release();
+      const st = await lstatAt(again!.at('.'));
+      expect(st?.ino).toBe(BigInt(statSync(join(dest, 'q0')).ino));
+      again!.release();
+      // Only normalized paths hit; anything else goes through dir(), which normalizes or refuses.
+      (await tree.dir('q7')).release();
+      const hit = tree.dirIfOpen('q7');
+      expect(hit).toBeDefined();
+      hit!.release();
+      expect(tree.dirIfOpen('./q7')).toBeUndefined();
+      expect(tree.dirIfOpen('q7/../q7')).toBeUndefined();
+      // Forgotten (removed or replaced): stale, never handed out again.
+      tree.forget('q7');
+      expect(tree.dirIfOpen('q7')).toBeUndefined();
+    } finally {
+      await tree.close();
+    }
+    expect(tree.dirIfOpen('.')).toBeUndefined();
+  });
+
   it('makes FIFOs through the handle', async () => {
     const tree = await DestTree.open(dest);
     try {

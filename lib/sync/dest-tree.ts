@@ -155,6 +155,26 @@ export class DestTree {
     return new Lease(this, d);
   }
 
+  /**
+   * {@link dir} without waiting, for a directory whose handle is open already (the common case
+   * of a receiver going through a tree in order): undefined when it would have to be opened.
+   */
+  dirIfOpen(rel: string): DirHandle | undefined {
+    if (this.closed) return undefined;
+    if (rel === '.') {
+      this.rootDir.pins++;
+      return new Lease(this, this.rootDir);
+    }
+    // Keys are normalized paths: a hit needs no normalizing.
+    const have = this.dirs.get(rel);
+    if (!have || have.stale) return undefined;
+    have.pins++;
+    // Most recently used last.
+    this.dirs.delete(rel);
+    this.dirs.set(rel, have);
+    return new Lease(this, have);
+  }
+
   private async openDir(rel: string): Promise<OpenDir> {
     if (this.closed) throw new DeltaSyncError('ERR_IO', 'destination tree already closed');
     if (rel === '.') {

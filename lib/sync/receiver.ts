@@ -995,7 +995,7 @@ export class Receiver {
     }
     try {
       if (!this.tree) throw Object.assign(new Error(`ENOENT: ${this.root}`), { code: 'ENOENT' });
-      const dir = await this.tree.dir(parent);
+      const dir = this.tree.dirIfOpen(parent) ?? (await this.tree.dir(parent));
       return { dir, name, rel, target: dir.at(name), shown };
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
@@ -1052,12 +1052,11 @@ export class Receiver {
 
   private async processEntry(index: number): Promise<void> {
     const e = this.entries[index]!;
-    const shown = this.shownOf(e);
     let st: BigIntStats | undefined;
     try {
       st = await this.lookup(index);
     } catch (err) {
-      this.error(ioError(err, shown, 'stat').message, e.path);
+      this.error(ioError(err, this.shownOf(e), 'stat').message, e.path);
       return;
     }
     let place: Place | undefined;
@@ -1079,7 +1078,7 @@ export class Receiver {
     } catch (err) {
       if (err === this.failed || (err instanceof DeltaSyncError && (err.code === 'ERR_PROTOCOL' || err.code === 'ERR_ABORTED' || err.code === 'ERR_REMOTE'))) throw err;
       if (this.failed !== undefined) throw this.failed;
-      this.error(ioError(err, shown, 'update').message, e.path);
+      this.error(ioError(err, this.shownOf(e), 'update').message, e.path);
     } finally {
       place?.dir.release();
     }
