@@ -16,7 +16,7 @@ import {
   parseRdiffSignatureHeader,
   rdiffBlockCount,
 } from './format/rdiff.js';
-import { CHUNK_SIZE, ChunkingTransform, InputSource, writeAtomically } from './io.js';
+import { ChunkingTransform, InputSource, writeAtomically } from './io.js';
 import type { Input } from './io.js';
 import { native } from './native.js';
 import type { NativeSignatureBuilder } from './native.js';
@@ -263,10 +263,20 @@ class EntryCollector {
   }
 }
 
-/** Bytes per native file read of {@link signatureOfFile}: whole blocks, several MiB per core. */
-function fileRangeFor(blockLen: number): number {
-  const target = 4 * CHUNK_SIZE;
-  return Math.max(blockLen, Math.floor(target / blockLen) * blockLen);
+/**
+ * Input bytes per native call of {@link signatureOfFile}. Each call splits its range across the
+ * cores and joins them, then comes back to JS: on 1 GiB, 2 cores against 1, 32 MiB calls gained
+ * 1.40-1.53x, 128 MiB 1.69-1.74x, 256 MiB 1.77-1.87x. The entries one call returns are bounded
+ * too, so that tiny blocks cannot make one call allocate far beyond the signature-size check.
+ */
+const FILE_RANGE_BYTES = 256 * 1024 * 1024;
+const FILE_RANGE_MAX_ENTRY_BYTES = 8 * 1024 * 1024;
+
+/** Whole blocks per native call: {@link FILE_RANGE_BYTES} of input, at most {@link FILE_RANGE_MAX_ENTRY_BYTES} of entries. */
+export function fileRangeFor(p: Pick<SignatureParams, 'blockLen' | 'strongLen' | 'rolling'>): number {
+  const entryBytes = WEAK_WIDTH[p.rolling] + p.strongLen;
+  const blocks = Math.min(Math.floor(FILE_RANGE_BYTES / p.blockLen), Math.floor(FILE_RANGE_MAX_ENTRY_BYTES / entryBytes));
+  return Math.max(1, blocks) * p.blockLen;
 }
 
 /**
@@ -291,7 +301,7 @@ async function signatureOfFile(path: string, options: SignatureOptions | undefin
     const params = resolveSignatureParams(options, size);
     const collector = new EntryCollector(params);
     const parts: Buffer[] = [];
-    const range = fileRangeFor(params.blockLen);
+    const range = fileRangeFor(params);
     // Read until a short read: a file that grew since the stat is read to its new end.
     for (let position = 0; ; ) {
       let result: { entries: Buffer; bytesRead: number };

@@ -490,4 +490,27 @@ describe('addon: signatures read from a file descriptor', () => {
     await expect(signature(join(dir, 'missing'))).rejects.toMatchObject({ code: 'ERR_IO' });
     await expect(signature(dir)).rejects.toMatchObject({ code: 'ERR_IO' });
   });
+
+  test('a file read in several native calls (small blocks bound each call) gives the same signature', async () => {
+    const { signature, fileRangeFor } = await import('../lib/signature.js');
+    // 256 MiB of input per call for ordinary blocks; with tiny blocks the entries bound it.
+    expect(fileRangeFor({ blockLen: 8192, strongLen: 16, rolling: 'ds64' })).toBe(256 * 1024 * 1024);
+    expect(fileRangeFor({ blockLen: 1, strongLen: 32, rolling: 'rollsum' })).toBeLessThanOrEqual(8 * 1024 * 1024);
+    const tiny = { blockLen: 16, strongLen: 16 } as const;
+    const range = fileRangeFor({ ...tiny, rolling: 'rollsum' });
+    expect(range % 16).toBe(0);
+    expect((range / 16) * (4 + 16)).toBeLessThanOrEqual(8 * 1024 * 1024);
+    // Four calls or more (8-byte weak sums make the deltasync ranges shorter), the last ending
+    // inside a block.
+    const data = randomBytes(3 * range + range / 2 + 7, rng(6));
+    const file = join(dir, 'multi-range');
+    writeFileSync(file, data);
+    for (const format of ['deltasync', 'rdiff'] as const) {
+      const fromPath = await signature(file, { format, ...tiny });
+      const fromBytes = await signature(data, { format, ...tiny });
+      expect(data.length / fileRangeFor(fromPath), format).toBeGreaterThan(3);
+      expect(fromPath.blockCount, format).toBe(Math.ceil(data.length / 16));
+      expect(fromPath.toBuffer().equals(fromBytes.toBuffer()), format).toBe(true);
+    }
+  });
 });
