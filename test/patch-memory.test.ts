@@ -223,21 +223,7 @@ describe.runIf(existsSync(TIME))('patch memory (CLI)', () => {
       const out = join(tmp.path, `big-${name}.out`);
       const peak = await peakKiB(['patch', base, d, out]);
       expect(peak - idle, `${name}: peak ${peak} KiB, idle CLI ${idle} KiB`).toBeLessThan(24 * 1024);
-      // Same bytes (compared in pieces: no 192 MiB buffers in the test either).
-      const a = openSync(out, 'r');
-      const b = openSync(newFile, 'r');
-      try {
-        const x = Buffer.alloc(1 << 20);
-        const y = Buffer.alloc(1 << 20);
-        for (let pos = 0; pos < size; pos += x.length) {
-          const n = readSyncAt(a, x, pos);
-          expect(n).toBe(readSyncAt(b, y, pos));
-          expect(x.subarray(0, n).equals(y.subarray(0, n))).toBe(true);
-        }
-      } finally {
-        closeSync(a);
-        closeSync(b);
-      }
+      expectSameFile(out, newFile, size);
     }
   });
 
@@ -259,23 +245,28 @@ describe.runIf(existsSync(TIME))('patch memory (CLI)', () => {
       // And it is the delta it should be: the patch rebuilds the new file.
       const out = join(tmp.path, `delta-${name}.out`);
       await cli(['patch', base, d, out]);
-      const a = openSync(out, 'r');
-      const b = openSync(newFile, 'r');
-      try {
-        const x = Buffer.alloc(1 << 20);
-        const y = Buffer.alloc(1 << 20);
-        for (let pos = 0; pos < size; pos += x.length) {
-          const n = readSyncAt(a, x, pos);
-          expect(n).toBe(readSyncAt(b, y, pos));
-          expect(x.subarray(0, n).equals(y.subarray(0, n))).toBe(true);
-        }
-      } finally {
-        closeSync(a);
-        closeSync(b);
-      }
+      expectSameFile(out, newFile, size);
     }
   });
 });
+
+/** Same bytes, compared in pieces: no 192 MiB buffers in the test either. */
+function expectSameFile(actual: string, expected: string, size: number): void {
+  const a = openSync(actual, 'r');
+  const b = openSync(expected, 'r');
+  try {
+    const x = Buffer.alloc(1 << 20);
+    const y = Buffer.alloc(1 << 20);
+    for (let pos = 0; pos < size; pos += x.length) {
+      const n = readSyncAt(a, x, pos);
+      expect(n).toBe(readSyncAt(b, y, pos));
+      expect(x.subarray(0, n).equals(y.subarray(0, n))).toBe(true);
+    }
+  } finally {
+    closeSync(a);
+    closeSync(b);
+  }
+}
 
 function readSyncAt(fd: number, buf: Buffer, position: number): number {
   let filled = 0;
