@@ -1,7 +1,8 @@
 // File and stream I/O for the core: large-chunk readers, a cached random-access file reader,
 // and atomic output files (temp file beside the target, optional fsync, rename).
 import { randomBytes } from 'node:crypto';
-import { open, rename, unlink } from 'node:fs/promises';
+import { lstat, open, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
@@ -264,6 +265,36 @@ export function tempPathFor(target: string): string {
   return join(dirname(target), `.${basename(target)}.deltasync-${randomBytes(3).toString('hex')}`);
 }
 
+/**
+ * Where an output goes. A regular file (or a new name) is written atomically: temp file beside
+ * it, then a rename. A character device or FIFO (/dev/null, /dev/stdout on a terminal or pipe, a
+ * named pipe) is written in place: renaming over it would replace the device node or the pipe
+ * with a regular file (`delta ... /dev/null` used to turn /dev/null into a file). A symlink is
+ * followed, so the file it names is replaced, not the link. Anything else is refused.
+ */
+export async function outputTarget(path: string): Promise<{ path: string; stream: boolean }> {
+  let st;
+  try {
+    st = await stat(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      // A dangling symlink would be replaced by the rename: refuse it rather than guess.
+      const link = await lstat(path).catch(() => undefined);
+      if (link?.isSymbolicLink()) throw new DeltaSyncError('ERR_IO', `cannot write ${path}: it is a symlink to nothing`, { path });
+      return { path, stream: false };
+    }
+    throw ioError(err, path, 'write');
+  }
+  if (st.isCharacterDevice() || st.isFIFO()) return { path, stream: true };
+  if (st.isFile()) {
+    const link = await lstat(path);
+    return { path: link.isSymbolicLink() ? await realpath(path) : path, stream: false };
+  }
+  const what = st.isDirectory() ? 'a directory' : st.isBlockDevice() ? 'a block device' : st.isSocket() ? 'a socket' : 'not a regular file';
+  throw new DeltaSyncError('ERR_IO', `cannot write ${path}: it is ${what}`, { path });
+}
+
 /** How an atomic output file is committed. */
 export interface AtomicFileOptions {
   /**
@@ -290,17 +321,27 @@ export class AtomicFile {
 
   private constructor(
     readonly target: string,
-    readonly tempPath: string,
+    /** The temp file, or undefined when the target is a device or pipe written in place. */
+    readonly tempPath: string | undefined,
     private readonly handle: FileHandle,
     private readonly durable: boolean,
   ) {}
 
   static async create(target: string, options: AtomicFileOptions = {}): Promise<AtomicFile> {
+    const out = await outputTarget(target);
+    if (out.stream) {
+      try {
+        // No create, no truncate: the device or pipe is there and stays what it is.
+        return new AtomicFile(target, undefined, await open(target, fsConstants.O_WRONLY), false);
+      } catch (err) {
+        throw ioError(err, target, 'write');
+      }
+    }
     for (let attempt = 0; ; attempt++) {
-      const temp = tempPathFor(target);
+      const temp = tempPathFor(out.path);
       try {
         const handle = await open(temp, 'wx', 0o666);
-        return new AtomicFile(target, temp, handle, options.fsync !== false);
+        return new AtomicFile(out.path, temp, handle, options.fsync !== false);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'EEXIST' && attempt < 8) continue;
         throw ioError(err, target, 'create a temporary file for');
@@ -384,7 +425,7 @@ export class AtomicFile {
       if (this.durable) await this.handle.sync();
       this.closed = true;
       await this.handle.close();
-      await rename(this.tempPath, this.target);
+      if (this.tempPath !== undefined) await rename(this.tempPath, this.target);
     } catch (err) {
       await this.abort();
       throw ioError(err, this.target, 'write');
@@ -400,7 +441,7 @@ export class AtomicFile {
       this.closed = true;
       await this.handle.close().catch(() => undefined);
     }
-    await unlink(this.tempPath).catch(() => undefined);
+    if (this.tempPath !== undefined) await unlink(this.tempPath).catch(() => undefined);
   }
 }
 

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import type { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DeltaSyncError, ioError } from '../errors.js';
-import { InputSource, writeAtomically, type AtomicFileOptions } from '../io.js';
+import { InputSource, outputTarget, writeAtomically, type AtomicFileOptions } from '../io.js';
 import {
   FORMAT_KINDS,
   MAX_BLOCK_LEN,
@@ -261,7 +261,9 @@ async function checkOutput(path: string | undefined, force: boolean, binary: str
     }
     return;
   }
-  if (force) return;
+  // A device or pipe is written into, not replaced (/dev/null needs no --force); a block
+  // device, socket or directory is refused here, before any work.
+  if ((await outputTarget(path)).stream || force) return;
   const exists = await new Promise<boolean>((resolve) => access(path, fsConstants.F_OK, (err) => resolve(!err)));
   if (exists) {
     throw new DeltaSyncError('ERR_IO', `output file ${path} already exists (use --force to overwrite)`, { path });
