@@ -1,6 +1,6 @@
 // The sync protocol on its own: framing, backpressure, compression, handshake, message codecs
 // against hostile input, and the sender/receiver roles' pipelining seen on the wire.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, Transform, type TransformCallback } from 'node:stream';
 import fc from 'fast-check';
@@ -327,6 +327,30 @@ describe('roles over an in-process connection', () => {
     await expect(run).rejects.toThrow(/not inside a directory of the list/);
     const { readdirSync } = await import('node:fs');
     expect(readdirSync(outside)).toEqual([]);
+  });
+
+  it('a failed receiver creates nothing after run() has settled', async () => {
+    // The root is made on the thread pool while the reader already fails on a bad frame: run()
+    // must wait for that mkdir, so the destination looks the same right after and later.
+    const late: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      const { aIn, aOut, bIn, bOut } = pipePair();
+      const [rconn, sconn] = await Promise.all([
+        Connection.open(aIn, aOut, { software: 'r' }),
+        Connection.open(bIn, bOut, { software: 's' }),
+      ]);
+      const dst = join(tmp.path, `late-${i}`, 'dst');
+      mkdirSync(join(tmp.path, `late-${i}`));
+      const opts = resolveTransferOptions({ archive: true }, true);
+      const run = new Receiver({ conn: rconn, dest: dst, opts, sink: new ClientSink({}) }).run();
+      sconn.writer.sendNow(Msg.FLIST_BEGIN, encodeJson({ singleFile: false }));
+      sconn.writer.sendNow(Msg.FILE_BEGIN, Buffer.from([7, 1]));
+      await run.catch(() => undefined);
+      const right = existsSync(dst);
+      await new Promise((r) => setTimeout(r, 20));
+      if (existsSync(dst) !== right) late.push(dst);
+    }
+    expect(late).toEqual([]);
   });
 
   it('a receiver refuses data it did not ask for', async () => {

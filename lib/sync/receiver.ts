@@ -393,8 +393,9 @@ export class Receiver {
 
   async run(): Promise<ReceiverResult> {
     const { conn } = this.ctx;
+    let generating: Promise<void> | undefined;
     try {
-      await runLoops(conn, this.ctx.signal, [() => this.readLoop(), () => this.generate()], {
+      await runLoops(conn, this.ctx.signal, [() => this.readLoop(), () => (generating = this.generate())], {
         firstError: () => this.failed,
         fail: (err) => {
           this.failed ??= err;
@@ -404,6 +405,10 @@ export class Receiver {
         cleanup: () => this.abandonJobs(this.ctx.opts.partial),
       });
     } finally {
+      // After a failure the generator may still be inside a file system call on the thread pool
+      // (making the root or a directory): it stops at its next step, and nothing may be created
+      // after run() has settled. (The reader is not waited for: it may wait on the peer forever.)
+      await generating?.catch(() => undefined);
       for (const pin of this.filePins.values()) pin.release();
       this.filePins.clear();
       await this.tree?.close();
