@@ -582,7 +582,8 @@ export class Sender {
     const spare: Buffer[] = [];
     const readAt = (at: number): { want: number; data: Promise<Buffer> } => {
       const want = wantAt(at);
-      const data = source.readInto ? source.readInto(spare.pop() ?? Buffer.allocUnsafe(READ_CHUNK), at, want) : source.read(at, want);
+      // A spare when there is one; else only as much as is left (a file under 4 MiB).
+      const data = source.readInto ? source.readInto(spare.pop() ?? Buffer.allocUnsafe(want), at, want) : source.read(at, want);
       data.catch(() => undefined); // awaited below; not unhandled if matching fails first
       return { want, data };
     };
@@ -606,7 +607,8 @@ export class Sender {
       let pieces = await engine.updateAhead(data);
       const done = matching;
       matching = data;
-      if (done && source.readInto && !sentFrom.has(done.buffer)) {
+      // Only whole 4 MiB buffers of their own come back (a small one may share Node's pool).
+      if (done && source.readInto && done.byteOffset === 0 && done.buffer.byteLength === READ_CHUNK && !sentFrom.has(done.buffer)) {
         const detached = detachPieces(pieces, done);
         if (detached) {
           pieces = detached;
