@@ -33,6 +33,7 @@ import {
   unlinkSync,
   write as writeCallback,
   writeSync,
+  writev as writevCallback,
   constants,
   type BigIntStats,
   type Stats,
@@ -105,6 +106,12 @@ export class FdHandle {
         ? writeSync(fd, buffer, offset, length, position)
         : await viaPool<number>((done) => writeCallback(fd, buffer, offset, length, position, done));
     return { bytesWritten, buffer };
+  }
+
+  /** Writes `buffers` one after another at `position` (at most IOV_MAX of them); always on the pool. */
+  async writev(buffers: Buffer[], position: number): Promise<number> {
+    const fd = this.open();
+    return viaPool<number>((done) => writevCallback(fd, buffers, position, done));
   }
 
   stat(options: { bigint: true }): Promise<BigIntStats>;

@@ -41,6 +41,8 @@ export interface NativeSignatureBuilder {
   /** Feeds data; resolves to packed entries (weak big-endian, then strong) of blocks completed. */
   update(data: Uint8Array): Promise<Buffer>;
   updateSync(data: Uint8Array): Buffer;
+  /** update() of the parts' concatenation, in one call (on the pool when they are big). */
+  updateParts(parts: Uint8Array[]): Promise<Buffer>;
   /**
    * Reads up to `length` bytes of the open file `fd` from `position` and feeds them, reading
    * and hashing on all cores (signatures of whole files). `bytesRead` < `length` only at the

@@ -1187,11 +1187,9 @@ export class SignatureRecorder {
     this.batch = [];
     this.batchBytes = 0;
     this.batchBlocks = [];
-    // The builder streams: the parts go in one by one (the batch holds whole blocks, in order),
-    // no copy of the data into one buffer.
-    const entries: Buffer[] = [];
-    for (const part of parts) entries.push(part.length >= 256 * 1024 ? await this.builder.update(part) : this.builder.updateSync(part));
-    const out = entries.length === 1 ? entries[0]! : Buffer.concat(entries);
+    // The builder streams: the parts go in (the batch holds whole blocks, in order) without a
+    // copy into one buffer, and all in one call, off the JS thread once the batch is big.
+    const out = parts.length === 1 && parts[0]!.length < 256 * 1024 ? this.builder.updateSync(parts[0]!) : await this.builder.updateParts(parts);
     this.place(out, blocks, out.length / this.entrySize);
   }
 

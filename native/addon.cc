@@ -156,6 +156,7 @@ class SignatureBuilderWrap : public Napi::ObjectWrap<SignatureBuilderWrap> {
     return DefineClass(env, "SignatureBuilder",
                        {InstanceMethod("update", &SignatureBuilderWrap::Update),
                         InstanceMethod("updateSync", &SignatureBuilderWrap::UpdateSync),
+                        InstanceMethod("updateParts", &SignatureBuilderWrap::UpdateParts),
                         InstanceMethod("updateFromFile", &SignatureBuilderWrap::UpdateFromFile),
                         InstanceMethod("final", &SignatureBuilderWrap::Final)});
   }
@@ -184,6 +185,37 @@ class SignatureBuilderWrap : public Napi::ObjectWrap<SignatureBuilderWrap> {
     std::vector<uint8_t> out;
     builder_->update(data.Data(), data.ByteLength(), &out);
     return to_buffer(info.Env(), std::move(out));
+  }
+  // updateParts(parts): the parts one after another, as update() of their concatenation, in one
+  // trip to the thread pool (a receiver's batch is many frame payloads). The parts are held in
+  // an array of the addon's own while the work runs, so the caller cannot drop one meanwhile.
+  Napi::Value UpdateParts(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    check_usable(env);
+    if (info.Length() < 1 || !info[0].IsArray()) throw Napi::TypeError::New(env, "updateParts(parts) expects an array of Buffers");
+    const Napi::Array given = info[0].As<Napi::Array>();
+    const uint32_t count = given.Length();
+    Napi::Array held = Napi::Array::New(env, count);
+    auto parts = std::make_shared<std::vector<std::pair<const uint8_t*, size_t>>>();
+    parts->reserve(count);
+    size_t total = 0;
+    for (uint32_t i = 0; i < count; ++i) {
+      const Napi::Value v = given.Get(i);
+      if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+        throw Napi::TypeError::New(env, "updateParts: every part must be a Buffer or Uint8Array");
+      }
+      const Napi::Uint8Array part = v.As<Napi::Uint8Array>();
+      held.Set(i, part);
+      parts->emplace_back(part.Data(), part.ByteLength());
+      total += part.ByteLength();
+    }
+    auto out = std::make_shared<std::vector<uint8_t>>();
+    return run_async(
+        info, held, total, &busy_,
+        [this, out, parts] {
+          for (const auto& [p, len] : *parts) builder_->update(p, len, out.get());
+        },
+        [out](Napi::Env e) { return to_buffer(e, std::move(*out)); });
   }
   // updateFromFile(fd, position, length): reads and hashes on the thread pool (and on all
   // cores); resolves to { entries, bytesRead }. The caller keeps fd open until it settles.

@@ -463,6 +463,30 @@ describe('addon: signatures read from a file descriptor', () => {
     if (availableParallelism() >= 2) expect(threads(['taskset', '-c', '0,1'])).toBe('2');
   });
 
+  test('updateParts() of a batch equals update() of its concatenation, small or big, and checks its parts', async () => {
+    const data = randomBytes(3_000_017, rng(9));
+    for (const kind of ['ds64', 'rollsum', 'rabinkarp'] as const) {
+      const p = params(1000, kind);
+      const expected = reference(p, data);
+      // Cuts through blocks, empty parts, a part below and above the inline limit.
+      for (const cuts of [[], [0, 0, 1], [999, 1000, 1001, 300_000], [1_500_000, 2_999_999]]) {
+        const b = new native.SignatureBuilder(p);
+        const bounds = [0, ...cuts, data.length];
+        const parts = bounds.slice(1).map((end, i) => data.subarray(bounds[i], end));
+        const got = Buffer.concat([await b.updateParts(parts), b.final()]);
+        expect(got.equals(expected), `${kind} ${cuts.join(',')}`).toBe(true);
+      }
+    }
+    const b = new native.SignatureBuilder(params(1000, 'ds64'));
+    expect((await b.updateParts([])).length).toBe(0);
+    expect(() => (b.updateParts as unknown as (x: unknown) => unknown)([Buffer.alloc(1), 'x'])).toThrow(TypeError);
+    expect(() => (b.updateParts as unknown as (x: unknown) => unknown)(Buffer.alloc(1))).toThrow(TypeError);
+    // A big batch runs on the pool: a second call meanwhile is refused, as for update().
+    const pending = b.updateParts([randomBytes(1 << 20, rng(10))]);
+    expect(() => b.updateParts([Buffer.alloc(1)])).toThrow(/still running/);
+    await pending;
+  });
+
   test('read errors reject; bad arguments throw', async () => {
     const b = new native.SignatureBuilder(params(1000, 'ds64'));
     const handle = await open(dir, 'r'); // a directory: read() fails with EISDIR

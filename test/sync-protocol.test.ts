@@ -65,6 +65,56 @@ describe('framing', () => {
     await writing;
   });
 
+  it('passes a big payload through an in-process stream by reference, small frames around it intact', async () => {
+    // A local sync's two ends share one process: a payload the writer sent by reference must
+    // come out as a view of the same memory, neither cut into the sink's 256 KiB writes nor
+    // gathered into a copy by the reader (1 GiB sent whole cost two copies before).
+    const pipe = new PassThrough({ highWaterMark: 1024 * 1024 });
+    const chunks: number[] = [];
+    pipe.on('data', (c: Buffer) => chunks.push(c.length));
+    const reader = new PassThrough({ highWaterMark: 1024 * 1024 });
+    pipe.pipe(reader);
+    const w = new FrameWriter(pipe, counters());
+    const r = new FrameReader(reader, counters());
+    const big = [seededBytes(MAX_FRAME_PAYLOAD, 1), seededBytes(256 * 1024, 2), seededBytes(64 * 1024, 3)];
+    const small = [Buffer.from('a'), Buffer.alloc(0), seededBytes(5000, 4)];
+    const order = [small[0]!, big[0]!, small[1]!, small[2]!, big[1]!, big[2]!, small[0]!];
+    const writing = (async () => {
+      for (const [i, p] of order.entries()) await w.send(0x30 + i, p);
+      await w.close();
+    })();
+    for (const [i, p] of order.entries()) {
+      const f = await r.next();
+      expect(f?.type).toBe(0x30 + i);
+      expect(f?.payload.equals(p)).toBe(true);
+      if (big.includes(p)) {
+        expect(f!.payload.buffer).toBe(p.buffer);
+        expect(f!.payload.byteOffset).toBe(p.byteOffset);
+      }
+    }
+    expect(await r.next()).toBeNull();
+    await writing;
+    // Each big payload was one write of its own.
+    for (const p of big) expect(chunks).toContain(p.length);
+  });
+
+  it('keeps cutting big payloads into small paced writes under a rate limit', async () => {
+    const pipe = new PassThrough();
+    const chunks: number[] = [];
+    const w = new FrameWriter(pipe, counters(), { bytesPerSecond: 8 * 1024 * 1024 });
+    const r = new FrameReader(pipe, counters());
+    pipe.on('data', (c: Buffer) => chunks.push(c.length));
+    const payload = seededBytes(200 * 1024, 5);
+    const writing = (async () => {
+      await w.send(0x31, payload);
+      await w.close();
+    })();
+    const f = await r.next();
+    expect(f?.payload.equals(payload)).toBe(true);
+    await writing;
+    expect(Math.max(...chunks)).toBeLessThanOrEqual(16 * 1024);
+  });
+
   it('refuses oversized frames and a connection cut mid-frame', async () => {
     const big = new PassThrough();
     big.end(Buffer.from([0x31, 0xff, 0xff, 0xff, 0xff]));

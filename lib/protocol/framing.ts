@@ -27,6 +27,9 @@ function protocolError(message: string): DeltaSyncError {
   return new DeltaSyncError('ERR_PROTOCOL', `protocol error: ${message}`);
 }
 
+/** Pieces at least this big are written as chunks of their own (see RawSink.take). */
+const WRITE_BY_REFERENCE = 64 * 1024;
+
 /** Wire byte counters for one connection, shared by its reader and writer. */
 export interface WireCounters {
   bytesSent: number;
@@ -101,11 +104,24 @@ class RawSink {
     return new Promise((resolve, reject) => this.idleWaiters.push({ resolve, reject }));
   }
 
-  private take(max: number): Buffer {
+  /**
+   * Up to `max` bytes as one chunk. Without a rate limit (`whole`), a big piece goes out by
+   * itself and uncut: it is neither copied here nor split across the peer's chunks, so a
+   * reader in this process (local sync) gets the payload as a view instead of gathering it.
+   */
+  private take(max: number, whole: boolean): Buffer {
     const parts: Buffer[] = [];
     let size = 0;
     while (this.queue.length > 0 && size < max) {
       const head = this.queue[0]!;
+      if (whole && head.length >= WRITE_BY_REFERENCE) {
+        if (size === 0) {
+          parts.push(head);
+          size = head.length;
+          this.queue.shift();
+        }
+        break;
+      }
       if (size + head.length <= max) {
         parts.push(head);
         size += head.length;
@@ -144,7 +160,7 @@ class RawSink {
       while (this.queue.length > 0 && !this.failure) {
         // With a rate limit, small pieces keep the pacing even.
         const limit = this.bytesPerSecond ? Math.max(512, Math.min(16 * 1024, Math.floor(this.bytesPerSecond / 8))) : 256 * 1024;
-        const chunk = this.take(limit);
+        const chunk = this.take(limit, !this.bytesPerSecond);
         if (this.bytesPerSecond) await this.throttle(chunk.length);
         if (this.failure) break;
         // A stream already closed would never emit 'drain' or 'close' again: fail now.
@@ -366,6 +382,11 @@ class ByteQueue {
     return this.chunks[0];
   }
 
+  /** The chunk after the oldest (undefined when there is none). */
+  second(): Buffer | undefined {
+    return this.chunks[1];
+  }
+
   /** Puts bytes back in front of the queue. */
   unshift(chunk: Buffer): void {
     if (chunk.length === 0) return;
@@ -511,6 +532,15 @@ export class FrameReader {
         }
         // The first frame straddles chunks: gather exactly its bytes, then split those.
         need = split.need;
+        const next = src.second();
+        if (head.length === FRAME_HEADER_BYTES && next !== undefined && next.length >= need - FRAME_HEADER_BYTES) {
+          // A header alone, its payload at the start of the next chunk (a big payload the
+          // writer sent by reference): the payload is a view of that chunk, not a copy.
+          const type = src.take(FRAME_HEADER_BYTES)[0]!;
+          const payload = src.take(need - FRAME_HEADER_BYTES);
+          if (src.length < this.highWater) onStarve();
+          return { type, payload };
+        }
         if (src.length >= need) {
           src.unshift(src.take(need));
           continue;

@@ -88,6 +88,7 @@ import {
   type SenderSummary,
 } from './role.js';
 import { MAX_OUTSTANDING_SIG_BYTES } from './sender.js';
+import { WriteBehind } from './write-behind.js';
 
 /** Inputs of the receiver role. */
 export interface ReceiverContext {
@@ -286,6 +287,13 @@ interface Job {
   /** The basis file (DELTA, not in place), open for range copies. */
   basisFh?: FdHandle;
   hasher?: NativeHasher;
+  /** Writes the bytes of a file sent whole (or a tail) behind the stream. */
+  writer?: WriteBehind;
+  /** The previous file's bytes are all written: this file's first write waits for it. */
+  after?: Promise<void>;
+  /** Resolves once this file writes nothing more (all its bytes landed, or it failed). */
+  dataDone: Promise<void>;
+  markDataDone: () => void;
   /** Builds the new file's signature from what is written, for the signature cache. */
   recorder?: SignatureRecorder;
   position: number;
@@ -368,6 +376,8 @@ export class Receiver {
   private readonly newDirs = new Set<string>();
   /** Directories with the setgid bit: new files there take the directory's group. */
   private readonly setgidDirs = new Set<string>();
+  /** dataDone of the last file begun (see Job.after). */
+  private lastDataDone: Promise<void> = Promise.resolve();
   /** lstat results fetched ahead of the generator, by entry index. */
   private readonly statAhead = new Map<number, Promise<BigIntStats | undefined | Error>>();
   /** Directory entries, in list order, for the final attribute pass. */
@@ -527,7 +537,23 @@ export class Receiver {
       throw protocolError(`FILE_BEGIN for index ${fb.index}, but index ${out?.index ?? 'none'} was requested next`);
     }
     this.requested.shift();
-    const job: Job = { out, entry: this.entries[fb.index]!, position: 0, written: 0, chain: Promise.resolve(), settled: false };
+    let markDataDone!: () => void;
+    const dataDone = new Promise<void>((resolve) => (markDataDone = resolve));
+    const job: Job = {
+      out,
+      entry: this.entries[fb.index]!,
+      position: 0,
+      written: 0,
+      chain: Promise.resolve(),
+      settled: false,
+      // Files are written in the order they arrive, as rsync does: with writes behind the stream
+      // a small file's one write could otherwise land before the big file ahead of it, and a
+      // full disk would name the wrong file.
+      after: this.lastDataDone,
+      dataDone,
+      markDataDone,
+    };
+    this.lastDataDone = dataDone;
     this.current = job;
     this.jobs.push(job);
     this.activeJobs++;
@@ -634,6 +660,7 @@ export class Receiver {
       await job.engine.open();
     } else {
       job.hasher = new native.Hasher('xxh3');
+      job.writer = new WriteBehind(fh, job.position, (n) => this.advance(job, n));
       if (out.mode === RequestMode.APPEND_VERIFY) {
         for (let pos = 0; pos < out.basisSize; ) {
           const chunk = await readAt(fh, pos, Math.min(4 * 1024 * 1024, out.basisSize - pos));
@@ -724,13 +751,16 @@ export class Receiver {
     if (!job) throw protocolError('DATA outside a file');
     this.bufferedBytes += payload.length;
     job.chain = this.step(job, async () => {
+      if (job.after) {
+        await job.after;
+        job.after = undefined;
+      }
       if (job.engine) {
         await job.engine.write(payload);
       } else {
         job.hasher!.updateSync(payload);
-        await Promise.all([writeAt(job.fh!, payload, job.position), this.record(job, payload)]);
+        await Promise.all([job.writer!.add(payload), this.record(job, payload)]);
         job.position += payload.length;
-        this.advance(job, payload.length);
       }
     }).finally(() => {
       this.bufferedBytes -= payload.length;
@@ -766,12 +796,16 @@ export class Receiver {
     const { out, entry } = job;
     const opts = this.ctx.opts;
     let size: number;
+    await job.after;
     if (job.engine) {
       // Copied blocks were verified by their signature hashes: the basis must still be that file.
       if (job.basisFh) await checkBasisIdentity(job.basisFh, out);
       await job.engine.finish();
+      job.markDataDone();
       size = job.engine.stats.outBytes;
     } else {
+      await job.writer!.flush();
+      job.markDataDone();
       size = job.position;
       if (!job.hasher!.digest().equals(fe.hash)) throw new DeltaSyncError('ERR_HASH_MISMATCH', 'whole-file hash mismatch');
     }
@@ -803,6 +837,7 @@ export class Receiver {
 
   /** A job is over: clean up after failures, queue a redo on a hash mismatch, report in order. */
   private async settle(job: Job): Promise<void> {
+    job.markDataDone();
     if (!job.done) {
       await this.discard(job);
       const err = job.failed;
@@ -840,7 +875,10 @@ export class Receiver {
   }
 
   /** Closes a job's patch engine, basis and output; errors on close no longer matter here. */
-  private async closeJobFiles(job: Job): Promise<void> {
+  private async closeJobFiles(job: Job, keepData = false): Promise<void> {
+    // A write still on the pool must land (or fail) before its descriptor closes; what is
+    // queued behind it is only worth writing when the data is kept (--partial).
+    await job.writer?.stop(keepData).catch(() => undefined);
     await job.engine?.close().catch(() => undefined);
     // Open when the job failed before its patch engine took the basis over.
     await job.basisFh?.close().catch(() => undefined);
@@ -868,7 +906,7 @@ export class Receiver {
     await Promise.all(jobs.map((j) => j.chain.catch(() => undefined)));
     for (const job of jobs) {
       if (job.done || job.settled) continue;
-      await this.closeJobFiles(job);
+      await this.closeJobFiles(job, keepPartial);
       const temp = job.tempPath;
       if (!temp) continue;
       if (keepPartial && job.written > 0) {

@@ -198,6 +198,9 @@ async function readSmallFile(path: string, guard: OpenGuard | undefined): Promis
   }
 }
 
+/** Bytes per read of a file sent whole. */
+const RAW_CHUNK = 1024 * 1024;
+
 /** Where sendDelta/sendRaw take the file's bytes from: memory or a streamed handle. */
 interface ByteSource {
   read(position: number, want: number): Promise<Buffer>;
@@ -642,17 +645,31 @@ export class Sender {
     }
     let pos = offset;
     let sent = 0;
-    for (;;) {
-      this.checkFailed();
-      // Sized to what is left (+1 to see the end): small files do not cost a big buffer.
-      const want = pos < size ? Math.min(1024 * 1024, size - pos + 1) : 1024 * 1024;
-      const data = await source.read(pos, want);
-      if (data.length === 0) break;
-      hasher.updateSync(data);
-      pos += data.length;
-      sent += data.length;
-      await this.sendChunks([data]);
-      if (data.length < want) break;
+    // Sized to what is left (+1 to see the end): small files do not cost a big buffer.
+    const wantAt = (at: number): number => (at < size ? Math.min(RAW_CHUNK, size - at + 1) : RAW_CHUNK);
+    // One read ahead: the next chunk comes from the page cache while this one is sent.
+    let want = wantAt(pos);
+    let next: Promise<Buffer> | undefined = source.read(pos, want);
+    try {
+      for (;;) {
+        this.checkFailed();
+        const data: Buffer = await next!;
+        next = undefined;
+        if (data.length === 0) break;
+        hasher.updateSync(data);
+        pos += data.length;
+        sent += data.length;
+        const last = data.length < want;
+        if (!last) {
+          want = wantAt(pos);
+          next = source.read(pos, want);
+        }
+        await this.sendChunks([data]);
+        if (last) break;
+      }
+    } finally {
+      // The caller closes the file next: no read of it may still be on the pool then.
+      await next?.catch(() => undefined);
     }
     return { index: req.index, size: pos, literalBytes: sent, matchedBytes: offset, hash: hasher.digest() };
   }
