@@ -5,7 +5,7 @@
 #       1. builds the prebuilds (scripts/prebuild.sh) unless --no-prebuild
 #       2. runs the addon round trip (signature -> delta -> patch) on each prebuild; the arm64
 #          one under qemu with Debian's arm64 node (scripts/arm64-node.sh) unless --no-arm64
-#       3. `npm pack` (whose prepare script runs tsc; --no-tsc packs the dist/ already built,
+#       3. `npm pack` (whose prepare script runs tsc and the CLI bundle; --no-tsc packs the dist/ already built,
 #          for runs beside tests that read dist/), then checks the tarball carries prebuilds,
 #          compiled JS + .d.ts, bin/, native sources and binding.gyp
 #       4. installs the tarball into an empty project with CC=/bin/false CXX=/bin/false, and
@@ -198,10 +198,10 @@ fi
 
 # --- 3. the tarball -------------------------------------------------------------------------
 if [[ ${#pack_scripts[@]} -gt 0 ]]; then
-  [[ -f dist/lib/index.js ]] || fail "--no-tsc: dist/ is not built (npx tsc -p tsconfig.json)"
+  [[ -f dist/lib/index.js && -f dist/bundle/main.js ]] || fail "--no-tsc: dist/ is not built (npm run build:ts)"
   step "npm pack (dist/ as built)"
 else
-  step "npm pack (runs prepare: tsc)"
+  step "npm pack (runs prepare: tsc and the CLI bundle)"
 fi
 npm pack "${pack_scripts[@]}" --pack-destination "$work" --json >"$work/pack.json" 2>"$work/pack.log" ||
   { tail -n 30 "$work/pack.log" >&2; fail "npm pack failed (log above)"; }
@@ -209,7 +209,7 @@ tarball=$(node -p "require('path').join(process.argv[1], require(process.argv[2]
 [[ -f "$tarball" ]] || fail "npm pack wrote no tarball"
 tar -tzf "$tarball" | sed 's|^package/||' | sort >"$work/contents.txt"
 required=(package.json bin/deltasync.js binding.gyp dist/lib/index.js dist/lib/index.d.ts
-  dist/lib/native.js dist/lib/cli/main.js native/addon.cc native/cpu.h
+  dist/lib/native.js dist/lib/cli/main.js dist/bundle/main.js native/addon.cc native/cpu.h
   prebuilds/linux-x64/deltasync.glibc.node)
 [[ $do_arm64 -eq 1 ]] && required+=(prebuilds/linux-arm64/deltasync.glibc.node)
 for f in "${required[@]}"; do
