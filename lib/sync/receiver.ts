@@ -224,7 +224,7 @@ async function readAt(fh: FdHandle, offset: number, length: number): Promise<Buf
 }
 
 /** Unchanged basis bytes that must pass through user space go in pieces this large. */
-const COPY_THROUGH_BYTES = 4 * 1024 * 1024;
+const COPY_THROUGH_BYTES = 1024 * 1024;
 
 /**
  * The basis block hashes verify copies without reading them, so the basis must still be the file
@@ -682,12 +682,22 @@ export class Receiver {
     const fh = job.fh!;
     const span = job.recorder ? job.recorder.reusableSpan(offset, length) : { start: 0, end: length };
     const through = async (from: number, to: number): Promise<void> => {
-      for (let at = from; at < to; ) {
-        const data = await readAt(basisFh, offset + at, Math.min(COPY_THROUGH_BYTES, to - at));
-        if (data.length === 0) throw new DeltaSyncError('ERR_HASH_MISMATCH', 'basis shorter than its signature');
-        await Promise.all([writeAt(fh, data, position + at), this.record(job, data)]);
-        this.advance(job, data.length);
-        at += data.length;
+      const readFrom = (at: number): Promise<Buffer> => readAt(basisFh, offset + at, Math.min(COPY_THROUGH_BYTES, to - at));
+      // One read ahead: the next piece comes from the page cache while this one is written.
+      let next: Promise<Buffer> | undefined = from < to ? readFrom(from) : undefined;
+      try {
+        for (let at = from; at < to; ) {
+          const data: Buffer = await next!;
+          next = undefined;
+          if (data.length === 0) throw new DeltaSyncError('ERR_HASH_MISMATCH', 'basis shorter than its signature');
+          if (at + data.length < to) next = readFrom(at + data.length);
+          await Promise.all([writeAt(fh, data, position + at), this.record(job, data)]);
+          this.advance(job, data.length);
+          at += data.length;
+        }
+      } finally {
+        // The basis closes after a failure: no read of it may still be on the pool then.
+        await next?.catch(() => undefined);
       }
     };
     await through(0, span.start);
