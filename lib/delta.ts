@@ -1,6 +1,6 @@
 // Deltas: match new data against a signature (native matcher) and encode the ops.
-import { performance } from 'node:perf_hooks';
 import { Transform } from 'node:stream';
+import { nowMs } from './builtins.js';
 import { DeltaSyncError } from './errors.js';
 import { BlockDigest, forEachPiece } from './format/deltasync.js';
 import { createDeltaEncoder } from './format/detect.js';
@@ -62,7 +62,7 @@ export class DeltaEngine {
   private readonly matcher: NativeMatcher | undefined;
   /** deltasync: the result's block digest, fed from the matcher's block hashes and the literals. */
   private readonly digest: BlockDigest | undefined;
-  private readonly started = performance.now();
+  private readonly started = nowMs();
   private copyOffset = 0;
   private copyLength = 0;
   private literalParts: Buffer[] = [];
@@ -162,7 +162,7 @@ export class DeltaEngine {
   private take(): Buffer[] {
     const out = this.encoder.take();
     this.stats.deltaBytes = this.encoder.bytesWritten;
-    this.stats.elapsedMs = performance.now() - this.started;
+    this.stats.elapsedMs = nowMs() - this.started;
     return out;
   }
 

@@ -6,13 +6,15 @@
 // application's, or a test runner's RPC). Once such a chain has held the event loop for
 // YIELD_AFTER_MS, the next call waits for one turn of the loop.
 
+import { nowMs } from './builtins.js';
+
 const YIELD_AFTER_MS = 20;
 let turnStarted = 0;
 let turnMarked = false;
 
 /** Undefined (go on) or a promise resolved after one turn of the event loop: `await` either. */
 export function yieldIfBusy(): Promise<void> | undefined {
-  const now = performance.now();
+  const now = nowMs();
   if (!turnMarked) {
     // The first call of this turn: the immediate runs once the chain lets the loop move.
     turnMarked = true;

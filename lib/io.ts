@@ -1,12 +1,12 @@
 // File and stream I/O for the core: large-chunk readers, a cached random-access file reader,
 // and atomic output files (temp file beside the target, optional fsync, rename).
-import { randomBytes } from 'node:crypto';
 import { lstat, open, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { constants as fsConstants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import type { TransformCallback } from 'node:stream';
+import { randomBytes } from './builtins.js';
 import { DeltaSyncError, ioError } from './errors.js';
 
 /** What the core reads: bytes in memory, a file path, a Node stream or any async iterable of bytes. */

@@ -73,6 +73,14 @@ export interface NativeAddon {
   /** Full digest length of a strong kind. */
   strongFullLen(kind: StrongKind): number;
   hash(kind: StrongKind, data: Uint8Array): Buffer;
+  /**
+   * Copies `count` rows of `rowLen` bytes, row r from `src[srcStart + r * srcStride]` to
+   * `dst[dstStart + r * dstStride]`, in order (repacks whole signature tables in one call).
+   * Throws a RangeError when a row would run past either buffer.
+   */
+  copyRows(src: Uint8Array, srcStart: number, srcStride: number, dst: Uint8Array, dstStart: number, dstStride: number, rowLen: number, count: number): void;
+  /** Fills `buf` with random bytes from the kernel (getrandom); returns it. */
+  randomFill<T extends Uint8Array>(buf: T): T;
   /** Weak checksum of a whole window (tests). */
   rollingDigest(kind: RollingKind, data: Uint8Array): bigint;
   simdLevel(): string;

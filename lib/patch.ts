@@ -1,8 +1,8 @@
 // Patch: rebuild the new file from the basis and a delta (either format, detected by magic).
 import { constants as bufferConstants } from 'node:buffer';
-import { performance } from 'node:perf_hooks';
 import { Transform } from 'node:stream';
 import type { TransformCallback } from 'node:stream';
+import { nowMs } from './builtins.js';
 import { DeltaSyncError, ioError } from './errors.js';
 import { AutoDeltaDecoder } from './format/detect.js';
 import type { DeltaOp } from './format/ops.js';
@@ -181,7 +181,7 @@ export class PatchEngine {
   private position = 0;
   /** In place: output ranges written so far, merged, ascending (writes only move forward). */
   private readonly written: number[] = [];
-  private readonly started = performance.now();
+  private readonly started = nowMs();
   private readonly sink: Sink | undefined;
   private readonly output: PatchOutput | undefined;
 
@@ -222,7 +222,7 @@ export class PatchEngine {
         await this.copy(op.offset, op.length);
       }
     }
-    this.stats.elapsedMs = performance.now() - this.started;
+    this.stats.elapsedMs = nowMs() - this.started;
   }
 
   /**
@@ -248,7 +248,7 @@ export class PatchEngine {
       }
       this.stats.verified = true;
     }
-    this.stats.elapsedMs = performance.now() - this.started;
+    this.stats.elapsedMs = nowMs() - this.started;
     await this.close();
     return this.stats;
   }

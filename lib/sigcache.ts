@@ -1,13 +1,13 @@
 // Receiver-side signature cache: the signature of a file the receiver wrote (or hashed) is kept
 // on disk, keyed by the file's identity, so the next sync sends it without reading the file.
 // Layout, entry format and the eviction scheme are documented in docs/SIGCACHE.md.
-import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { constants as fsConstants } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
+import { randomBytes } from './builtins.js';
 import { DeltaSyncError } from './errors.js';
 import { dropBytes } from './io.js';
 import { native } from './native.js';
@@ -1102,21 +1102,43 @@ export class SignatureRecorder {
     const B = this.params.blockLen;
     const end = this.pos + length;
     const delta = basisOffset - this.pos;
-    while (this.pos < end) {
-      const k = Math.floor(this.pos / B);
-      const blockStart = k * B;
-      const L = this.blockLength(k);
-      const take = Math.min(end - this.pos, blockStart + L - this.pos);
-      if (this.pos === blockStart && take === L && this.partialLen === 0 && this.reusable(k, this.pos + delta)) {
-        const j = (this.pos + delta) / B;
-        this.basis!.signature.blocks.copy(this.entries, k * this.entrySize, j * this.entrySize, (j + 1) * this.entrySize);
-        this.state[k] = 1;
-        this.reusedBlocks++;
-      } else {
-        this.partialClean = false;
-        if (this.pos - blockStart + take === L) this.closeBlock(k);
+    // Reused entries go over in runs (consecutive blocks of both files), one copy per run.
+    let runFrom = -1;
+    let runBasis = -1;
+    let runLen = 0;
+    const flushRun = (): void => {
+      if (runLen === 0) return;
+      const e = this.entrySize;
+      this.basis!.signature.blocks.copy(this.entries, runFrom * e, runBasis * e, (runBasis + runLen) * e);
+      this.state.fill(1, runFrom, runFrom + runLen);
+      this.reusedBlocks += runLen;
+      runLen = 0;
+    };
+    try {
+      while (this.pos < end) {
+        const k = Math.floor(this.pos / B);
+        const blockStart = k * B;
+        const L = this.blockLength(k);
+        const take = Math.min(end - this.pos, blockStart + L - this.pos);
+        if (this.pos === blockStart && take === L && this.partialLen === 0 && this.reusable(k, this.pos + delta)) {
+          const j = (this.pos + delta) / B;
+          if (runLen > 0 && k === runFrom + runLen && j === runBasis + runLen) {
+            runLen++;
+          } else {
+            flushRun();
+            runFrom = k;
+            runBasis = j;
+            runLen = 1;
+          }
+        } else {
+          flushRun();
+          this.partialClean = false;
+          if (this.pos - blockStart + take === L) this.closeBlock(k);
+        }
+        this.pos += take;
       }
-      this.pos += take;
+    } finally {
+      flushRun();
     }
   }
 
@@ -1194,10 +1216,15 @@ export class SignatureRecorder {
   }
 
   private place(entries: Buffer, blocks: number[], count: number): void {
-    for (let i = 0; i < count; i++) {
+    const e = this.entrySize;
+    // Runs of consecutive blocks (a batch is mostly one) go in one copy each.
+    for (let i = 0; i < count; ) {
       const k = blocks[i]!;
-      entries.copy(this.entries, k * this.entrySize, i * this.entrySize, (i + 1) * this.entrySize);
-      this.state[k] = 1;
+      let n = 1;
+      while (i + n < count && blocks[i + n] === k + n) n++;
+      entries.copy(this.entries, k * e, i * e, (i + n) * e);
+      this.state.fill(1, k, k + n);
+      i += n;
     }
   }
 
@@ -1239,7 +1266,7 @@ export function truncateStrong(sig: Signature, strongLen: number): Signature {
   const weak = WEAK_WIDTH[sig.rolling];
   const entry = weak + strongLen;
   const blocks = Buffer.allocUnsafe(sig.blockCount * entry);
-  for (let k = 0; k < sig.blockCount; k++) sig.blocks.copy(blocks, k * entry, k * sig.entrySize, k * sig.entrySize + entry);
+  native.copyRows(sig.blocks, 0, sig.entrySize, blocks, 0, entry, entry, sig.blockCount);
   return new Signature({ ...sig.params, strongLen, fileSize: sig.fileSize, blocks });
 }
 
@@ -1253,6 +1280,6 @@ export function blockHashGrid(sig: Signature, basisSize = sig.fileSize): BlockHa
   if (blockCountFor(basisSize, sig.blockLen) !== sig.blockCount) return undefined;
   const weak = WEAK_WIDTH[sig.rolling];
   const hashes = Buffer.allocUnsafe(sig.blockCount * sig.strongLen);
-  for (let k = 0; k < sig.blockCount; k++) sig.blocks.copy(hashes, k * sig.strongLen, k * sig.entrySize + weak, (k + 1) * sig.entrySize);
+  native.copyRows(sig.blocks, weak, sig.entrySize, hashes, 0, sig.strongLen, sig.strongLen, sig.blockCount);
   return { strong: sig.strong, blockLen: sig.blockLen, basisSize, hashes };
 }

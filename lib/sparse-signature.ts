@@ -7,6 +7,7 @@
 // probability 2^-(8 * checkLen); the whole-file hash catches that and the receiver redoes the
 // file with a full signature.
 import { DeltaSyncError } from './errors.js';
+import { native } from './native.js';
 import { MAX_FILE_SIZE, MAX_SIGNATURE_BYTES, WEAK_WIDTH, blockCountFor, checkBlockLen, checkStrongLen } from './params.js';
 import type { RollingKind, StrongKind } from './params.js';
 import type { Signature } from './signature.js';
@@ -30,8 +31,16 @@ function anchorCount(count: number, stride: number): number {
   return (count - 1) % stride === 0 ? every : every + 1;
 }
 
-function isAnchor(block: number, count: number, stride: number): boolean {
-  return block % stride === 0 || block === count - 1;
+/**
+ * Where the blocks that are not anchors lie: `groups` runs of stride - 1 blocks (run g starts at
+ * block g * stride + 1), then `tailLen` blocks from `tailStart` (before the last block, an anchor
+ * of its own). Tables are repacked run by run, not block by block.
+ */
+function nonAnchorRuns(count: number, stride: number): { groups: number; tailStart: number; tailLen: number } {
+  if (count === 0) return { groups: 0, tailStart: 0, tailLen: 0 };
+  const groups = Math.floor((count - 1) / stride);
+  const tailStart = groups * stride + 1;
+  return { groups, tailStart, tailLen: Math.max(0, count - 1 - tailStart) };
 }
 
 function bad(message: string): DeltaSyncError {
@@ -76,14 +85,14 @@ export class SparseSignature {
     const count = sig.blockCount;
     const entry = sig.entrySize;
     const weak = WEAK_WIDTH[sig.rolling];
-    const blocks = Buffer.allocUnsafe(anchorCount(count, stride) * entry);
+    const anchors = anchorCount(count, stride);
+    const blocks = Buffer.allocUnsafe(anchors * entry);
     const checks = Buffer.allocUnsafe(count * checkLen);
-    let a = 0;
-    for (let b = 0; b < count; b++) {
-      const at = b * entry;
-      sig.blocks.copy(checks, b * checkLen, at + weak, at + weak + checkLen);
-      if (isAnchor(b, count, stride)) sig.blocks.copy(blocks, a++ * entry, at, at + entry);
-    }
+    native.copyRows(sig.blocks, weak, entry, checks, 0, checkLen, checkLen, count);
+    // Every stride-th block, then the last when it is not one of those.
+    const regular = count === 0 ? 0 : Math.floor((count - 1) / stride) + 1;
+    native.copyRows(sig.blocks, 0, stride * entry, blocks, 0, entry, entry, regular);
+    if (anchors > regular) sig.blocks.copy(blocks, regular * entry, (count - 1) * entry, count * entry);
     return new SparseSignature(sig.rolling, sig.strong, sig.strongLen, checkLen, stride, sig.blockLen, sig.fileSize, blocks, checks);
   }
 
@@ -109,12 +118,12 @@ export class SparseSignature {
     out.writeUInt32BE(this.blockLen, 12);
     out.writeBigUInt64BE(BigInt(this.fileSize), 16);
     this.blocks.copy(out, SPARSE_HEADER_LEN);
-    let at = SPARSE_HEADER_LEN + this.blocks.length;
-    for (let b = 0; b < count; b++) {
-      if (isAnchor(b, count, this.stride)) continue;
-      this.checks.copy(out, at, b * this.checkLen, (b + 1) * this.checkLen);
-      at += this.checkLen;
-    }
+    const at = SPARSE_HEADER_LEN + this.blocks.length;
+    const c = this.checkLen;
+    const s = this.stride;
+    const { groups, tailStart, tailLen } = nonAnchorRuns(count, s);
+    native.copyRows(this.checks, c, s * c, out, at, (s - 1) * c, (s - 1) * c, groups);
+    this.checks.copy(out, at + groups * (s - 1) * c, tailStart * c, (tailStart + tailLen) * c);
     return out;
   }
 
@@ -160,17 +169,16 @@ export class SparseSignature {
     const weak = WEAK_WIDTH[rolling];
     const blocks = Buffer.from(buf.subarray(SPARSE_HEADER_LEN, SPARSE_HEADER_LEN + anchors * entry));
     const checks = Buffer.allocUnsafe(count * checkLen);
-    let a = 0;
-    let at = SPARSE_HEADER_LEN + blocks.length;
-    for (let b = 0; b < count; b++) {
-      if (isAnchor(b, count, stride)) {
-        blocks.copy(checks, b * checkLen, a * entry + weak, a * entry + weak + checkLen);
-        a++;
-      } else {
-        buf.copy(checks, b * checkLen, at, at + checkLen);
-        at += checkLen;
-      }
-    }
+    // Anchors' checks from their entries; the rest from the runs that follow them.
+    const c = checkLen;
+    const regular = Math.floor((count - 1) / stride) + 1;
+    native.copyRows(blocks, weak, entry, checks, 0, stride * c, c, regular);
+    if (anchors > regular) blocks.copy(checks, (count - 1) * c, regular * entry + weak, regular * entry + weak + c);
+    const at = SPARSE_HEADER_LEN + blocks.length;
+    const { groups, tailStart, tailLen } = nonAnchorRuns(count, stride);
+    native.copyRows(buf, at, (stride - 1) * c, checks, c, stride * c, (stride - 1) * c, groups);
+    const tailAt = at + groups * (stride - 1) * c;
+    buf.copy(checks, tailStart * c, tailAt, tailAt + tailLen * c);
     return new SparseSignature(rolling, strong, strongLen, checkLen, stride, blockLen, fileSize, blocks, checks);
   }
 }

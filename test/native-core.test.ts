@@ -277,6 +277,39 @@ describe('native core test program', () => {
   });
 });
 
+describe('addon: copyRows', () => {
+  test('copies each row as a per-row copy would, and refuses rows past either end', () => {
+    const src = Buffer.from(Array.from({ length: 200 }, (_, i) => (i * 7 + 3) & 255));
+    const cases: Array<[number, number, number, number, number, number]> = [
+      // srcStart, srcStride, dstStart, dstStride, rowLen, count
+      [0, 24, 0, 16, 16, 8],
+      [8, 24, 0, 16, 16, 8],
+      [5, 10, 3, 10, 10, 19],
+      [1, 7, 2, 3, 3, 28],
+      [0, 0, 0, 4, 4, 5], // one row repeated
+      [199, 1, 0, 1, 1, 1],
+      [0, 24, 0, 16, 0, 8], // empty rows: nothing copied
+      [0, 24, 0, 16, 16, 0],
+    ];
+    for (const [ss, sst, ds, dst, len, count] of cases) {
+      const want = Buffer.alloc(300, 0xee);
+      for (let r = 0; r < count; r++) src.copy(want, ds + r * dst, ss + r * sst, ss + r * sst + len);
+      const got = Buffer.alloc(300, 0xee);
+      native.copyRows(src, ss, sst, got, ds, dst, len, count);
+      expect(got.equals(want), JSON.stringify([ss, sst, ds, dst, len, count])).toBe(true);
+    }
+    const dst = Buffer.alloc(64);
+    expect(() => native.copyRows(src, 0, 24, dst, 0, 16, 16, 5)).toThrow(/destination/); // 80 > 64
+    expect(() => native.copyRows(src, 190, 1, dst, 0, 1, 11, 1)).toThrow(/source/);
+    expect(() => native.copyRows(src, 0, 2 ** 52, dst, 0, 1, 1, 3)).toThrow(/source/);
+    expect(() => native.copyRows(src, -1, 1, dst, 0, 1, 1, 1)).toThrow(/srcStart/);
+    expect(() => native.copyRows(src, 0.5, 1, dst, 0, 1, 1, 1)).toThrow(/srcStart/);
+    expect(() => native.copyRows(src, 0, 1, dst, 0, 1, 1, Number.NaN)).toThrow(/count/);
+    expect(() => native.copyRows(src, 0, 1, [] as unknown as Uint8Array, 0, 1, 1, 1)).toThrow(/Uint8Array/);
+    expect(dst.equals(Buffer.alloc(64))).toBe(true); // a refused call writes nothing
+  });
+});
+
 describe('addon: rolling sums', () => {
   test('rollingDigest equals the TypeScript definitions (lengths 0..2100 and large)', () => {
     const next = rng(11);

@@ -64,6 +64,37 @@ describe('sparse signature format', () => {
     expect(back.checks.equals(sparse.checks)).toBe(true);
   });
 
+  it('lays out anchors and checks as the per-block definition says, for every count around a stride', async () => {
+    // The tables are repacked run by run: block counts from 1 to a few strides, on both sides of
+    // each multiple, against the layout written out block by block.
+    const data = seededBytes(40 * 64 + 17, 7);
+    for (const stride of [2, 3, 8]) {
+      for (let size = 1; size <= data.length; size += size < 200 ? 13 : 61) {
+        const sig = truncateStrong(await signature(data.subarray(0, size), { blockLen: 64, strong: 'xxh3', strongLen: 16 }), 5);
+        const sparse = SparseSignature.from(sig, stride, 2);
+        const count = sig.blockCount;
+        const isAnchor = (b: number): boolean => b % stride === 0 || b === count - 1;
+        const entry = sig.entrySize;
+        const anchors: Buffer[] = [];
+        const checks: Buffer[] = [];
+        const rest: Buffer[] = [];
+        for (let b = 0; b < count; b++) {
+          const e = sig.blocks.subarray(b * entry, (b + 1) * entry);
+          checks.push(e.subarray(8, 10));
+          if (isAnchor(b)) anchors.push(e);
+          else rest.push(e.subarray(8, 10));
+        }
+        expect(sparse.blocks.equals(Buffer.concat(anchors)), `stride ${stride}, ${count} blocks`).toBe(true);
+        expect(sparse.checks.equals(Buffer.concat(checks)), `stride ${stride}, ${count} blocks`).toBe(true);
+        const wire = sparse.toBuffer();
+        expect(wire.subarray(SPARSE_HEADER_LEN).equals(Buffer.concat([...anchors, ...rest])), `stride ${stride}, ${count} blocks`).toBe(true);
+        const back = SparseSignature.parse(wire);
+        expect(back.blocks.equals(sparse.blocks)).toBe(true);
+        expect(back.checks.equals(sparse.checks), `stride ${stride}, ${count} blocks`).toBe(true);
+      }
+    }
+  });
+
   it('refuses every truncation and extension, and each bad header field, with ERR_BAD_PARAMS', async () => {
     const wire = SparseSignature.from(await fullSig(basis)).toBuffer();
     for (const cut of [0, 3, 4, SPARSE_HEADER_LEN - 1, SPARSE_HEADER_LEN, ...fc.sample(fc.nat(wire.length - 1), 200)]) {

@@ -4,7 +4,6 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { setFlagsFromString } from 'node:v8';
 import { DeltaSyncError } from '../errors.js';
 import { PROGRAM, printError, printErr, printOut } from './output.js';
 
@@ -120,7 +119,7 @@ async function dispatch(argv: string[]): Promise<number> {
     // These commands spend their time in the addon: V8's optimizing compiler would only add its
     // compile zones and code, ~8 MB of the peak RSS of a 1 GiB delta (73 -> 65 MB), for no
     // measurable speed. Sync keeps it: its per-file work is JavaScript.
-    setFlagsFromString('--no-turbofan');
+    (await import('node:v8')).setFlagsFromString('--no-turbofan');
     const { runRdiffCommand } = await import('./rdiff-commands.js');
     return runRdiffCommand(first as 'signature' | 'delta' | 'patch', argv.slice(1));
   }

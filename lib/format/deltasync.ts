@@ -212,7 +212,7 @@ export class BlockDigest {
     if (records.length < (count - 1) * stride + hashOffset + w) throw new Error('deltasync: piece hashes missing');
     const framed = Buffer.alloc(count * (8 + w));
     framed.writeBigUInt64LE(BigInt(this.runLength), 0);
-    for (let i = 0; i < count; i++) records.copy(framed, i * (8 + w) + 8, i * stride + hashOffset, i * stride + hashOffset + w);
+    native.copyRows(records, hashOffset, stride, framed, 8, 8 + w, w, count);
     if (framed.length >= ASYNC_HASH_BYTES) await this.hasher.update(framed);
     else this.hasher.updateSync(framed);
     this.runLength = 0;

@@ -6,7 +6,8 @@
 // the native splitter (native/protocol/frames.h), once per received chunk: payloads are
 // subarrays of the chunk, and only a frame that straddles chunks is copied (once).
 import type { Readable, Writable } from 'node:stream';
-import * as zlib from 'node:zlib';
+import type * as Zlib from 'node:zlib';
+import { zlib } from '../builtins.js';
 import { DeltaSyncError } from '../errors.js';
 import { native } from '../native.js';
 
@@ -220,7 +221,7 @@ class RawSink {
 /** Writes frames; see the module comment. */
 export class FrameWriter {
   private readonly sink: RawSink;
-  private deflate: zlib.DeflateRaw | undefined;
+  private deflate: Zlib.DeflateRaw | undefined;
   private flushScheduled = false;
   private closed = false;
 
@@ -281,13 +282,13 @@ export class FrameWriter {
     // in the same turn share one flush.
     setImmediate(() => {
       this.flushScheduled = false;
-      this.deflate?.flush(zlib.constants.Z_SYNC_FLUSH);
+      this.deflate?.flush(zlib().constants.Z_SYNC_FLUSH);
     });
   }
 
   /** From now on every byte written goes through raw deflate (level as zlib's). */
   enableDeflate(level: number): void {
-    const deflate = zlib.createDeflateRaw({ level, memLevel: 9 });
+    const deflate = zlib().createDeflateRaw({ level, memLevel: 9 });
     deflate.on('data', (chunk: Buffer) => {
       try {
         this.sink.push(chunk);
@@ -315,7 +316,7 @@ export class FrameWriter {
   async flushed(): Promise<void> {
     if (this.deflate) {
       const d = this.deflate;
-      await new Promise<void>((resolve) => d.flush(zlib.constants.Z_SYNC_FLUSH, () => resolve()));
+      await new Promise<void>((resolve) => d.flush(zlib().constants.Z_SYNC_FLUSH, () => resolve()));
     }
     await this.sink.idle();
   }
@@ -428,7 +429,7 @@ class ByteQueue {
 export class FrameReader {
   private readonly raw = new ByteQueue();
   private inflated: ByteQueue | undefined;
-  private inflate: zlib.InflateRaw | undefined;
+  private inflate: Zlib.InflateRaw | undefined;
   private readonly highWater = 4 * 1024 * 1024;
   private paused = false;
   // The last chunk split: its frames as [type, offset, length] triples, the next one to return,
@@ -587,7 +588,7 @@ export class FrameReader {
    */
   enableInflate(): void {
     const inflated = new ByteQueue();
-    const inflate = zlib.createInflateRaw();
+    const inflate = zlib().createInflateRaw();
     inflate.on('data', (chunk: Buffer) => {
       inflated.push(chunk);
       if (inflated.length > this.highWater) inflate.pause();

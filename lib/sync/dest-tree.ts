@@ -12,9 +12,9 @@
 // A handle path is only meaningful while its descriptor is open: handles are leased (pinned) and
 // only unpinned ones are closed when many are open, so a descriptor number is never reused under
 // a path still in use.
-import { spawn } from 'node:child_process';
 import { constants, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
+import { spawn } from '../builtins.js';
 import { DeltaSyncError } from '../errors.js';
 import {
   chmod,

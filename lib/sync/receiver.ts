@@ -7,11 +7,11 @@
 //   beside its destination from the basis and the delta, verified against the whole-file
 //   hash, fsynced, given its attributes and renamed into place.
 // After the last file: deletions (--delete), then directory attributes deepest first.
-import { randomBytes } from 'node:crypto';
 import { constants, type BigIntStats } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
 import type { FdHandle } from '../fd-handle.js';
 import { basename, dirname, isAbsolute, join, posix } from 'node:path';
+import { randomBytes } from '../builtins.js';
 import { DeltaSyncError, ioError } from '../errors.js';
 import { native, type NativeHasher, type StrongKind } from '../native.js';
 import { STRONG_FULL_LEN, defaultBlockLen } from '../params.js';
@@ -127,7 +127,7 @@ const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 const TEMP_RE = /^\.(.+)\.deltasync-[0-9a-f]{6}$/s;
 
 /** Random bytes for temp names, drawn 3 at a time: one getrandom per 1365 files, not one per file. */
-let tempRandom = Buffer.alloc(0);
+let tempRandom: Buffer = Buffer.alloc(0);
 let tempRandomAt = 0;
 
 function tempSuffix(): string {

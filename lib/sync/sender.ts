@@ -3,7 +3,7 @@
 // (requests are queued; the receiver bounds how many are outstanding), which is what keeps the
 // two roles free of deadlock when both directions are full. See docs/PROTOCOL.md.
 import { type FdHandle, openRegularFile } from '../fd-handle.js';
-import { performance } from 'node:perf_hooks';
+import { nowMs } from '../builtins.js';
 import { DeltaEngine } from '../delta.js';
 import { DeltaSyncError, ioError } from '../errors.js';
 import { native } from '../native.js';
@@ -287,7 +287,7 @@ export class Sender {
   /** Walks the sources and streams FLIST_BEGIN, FLIST batches and FLIST_END. */
   private async sendFileList(): Promise<void> {
     const { conn, opts, sink } = this.ctx;
-    const started = performance.now();
+    const started = nowMs();
     const singleFile = await isSingleFileTransfer(this.ctx.sources, opts);
     await conn.writer.send(Msg.FLIST_BEGIN, encodeJson({ singleFile }));
     const filter = new FilterList(opts.filters, 'sender');
@@ -297,14 +297,14 @@ export class Sender {
     }, this.ctx.followGuard);
     const prev = { path: Buffer.alloc(0) };
     let batch: FileEntry[] = [];
-    let batchStart = performance.now();
+    let batchStart = nowMs();
     const flush = async (): Promise<void> => {
       if (batch.length === 0) return;
       const payload = encodeFileEntries(batch, prev);
       this.summary.fileListSize += payload.length;
       batch = [];
       await conn.writer.send(Msg.FLIST, payload);
-      batchStart = performance.now();
+      batchStart = nowMs();
     };
     for await (const items of walker.walkBatches(this.ctx.sources)) {
       for (const item of items) {
@@ -313,15 +313,15 @@ export class Sender {
         this.entries.push(e);
         this.locals.push(item.local);
         this.count(e);
-        if (batch.length === 0) batchStart = performance.now();
+        if (batch.length === 0) batchStart = nowMs();
         batch.push(e);
         // Small batches early and on a timer keep the receiver busy while the walk goes on.
-        if (batch.length >= FLIST_BATCH_ENTRIES || performance.now() - batchStart > FLIST_BATCH_MS) await flush();
+        if (batch.length >= FLIST_BATCH_ENTRIES || nowMs() - batchStart > FLIST_BATCH_MS) await flush();
       }
     }
     await flush();
     this.summary.ioErrors = walker.ioErrors;
-    this.summary.fileListMs = performance.now() - started;
+    this.summary.fileListMs = nowMs() - started;
     await conn.writer.send(Msg.FLIST_END, encodeJson({ count: this.entries.length, ioErrors: walker.ioErrors }));
     this.flistDone = true;
   }

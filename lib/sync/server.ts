@@ -3,8 +3,8 @@
 // paths, options), agrees on compression, and runs the sender or receiver role.
 import { fstatSync } from 'node:fs';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
+import { netSocket } from '../builtins.js';
 import { DeltaSyncError, exitCodeFor } from '../errors.js';
 import { Connection } from '../protocol/handshake.js';
 import { Msg, decodeJson, encodeJson, msgName } from '../protocol/messages.js';
@@ -132,6 +132,7 @@ function descriptorStream(fd: number, direction: 'in' | 'out'): Readable | Writa
   if (!pipeOrSocket) return direction === 'in' ? createReadStream('', { fd, autoClose: false }) : createWriteStream('', { fd, autoClose: false });
   // process.stdout is synchronous on pipes: a full pipe would stall the whole server,
   // including the reader that must keep draining the client. A Socket on the fd is async.
+  const Socket = netSocket();
   return new Socket({ fd, readable: direction === 'in', writable: direction === 'out' });
 }
 

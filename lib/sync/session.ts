@@ -1,9 +1,9 @@
 // The client side of a sync: decides local/push/pull, starts the other end (in process, or
 // through the remote shell), negotiates the session, runs its own role and gathers the stats.
 // A local sync is a push to an in-process server over a stream pair: one code path for all.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { performance } from 'node:perf_hooks';
+import type { ChildProcess } from 'node:child_process';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { nowMs, spawn } from '../builtins.js';
 import { DeltaSyncError } from '../errors.js';
 import { Connection } from '../protocol/handshake.js';
 import { Msg, decodeJson, encodeJson, msgName } from '../protocol/messages.js';
@@ -247,7 +247,7 @@ async function remoteFailure(peer: Peer, err: unknown): Promise<unknown> {
 
 /** Runs a sync described by `plan`. */
 export async function runSync(plan: SyncPlan, options: SyncOptions, sink: ClientSink, rules?: FilterRule[]): Promise<SyncStats> {
-  const started = performance.now();
+  const started = nowMs();
   const opts: TransferOptions = resolveTransferOptions(options, plan.direction !== 'local', rules);
   opts.wantItems = options.onItem !== undefined;
   opts.wantProgress = options.onProgress !== undefined;
@@ -311,7 +311,7 @@ export async function runSync(plan: SyncPlan, options: SyncOptions, sink: Client
       bytesSent: wire.bytesSent,
       bytesReceived: wire.bytesReceived,
       totalFileSize: sender.totalFileSize,
-      elapsedMs: performance.now() - started,
+      elapsedMs: nowMs() - started,
       numFiles: sender.numFiles,
       regularFiles: sender.regularFiles,
       dirs: sender.dirs,
