@@ -236,6 +236,29 @@ describe('DestTree', () => {
     }
   });
 
+  it('with more leases held than the bound, the bound is on the unleased handles: one just released stays open', async () => {
+    for (let i = 0; i < 20; i++) mkdirSync(join(dest, `r${i}`));
+    const tree = await DestTree.open(dest, { maxCached: 4 });
+    try {
+      // A receiver with files outstanding in more directories than the bound holds this many.
+      const held = await Promise.all(Array.from({ length: 10 }, (_, i) => tree.dir(`r${i}`)));
+      expect(tree.openCount).toBe(11);
+      const next = await tree.dir('r10');
+      next.release();
+      // Kept for the next file of that directory (it was closed at once, and opened again).
+      expect(tree.openCount).toBe(12);
+      const again = tree.dirIfOpen('r10');
+      expect(again).toBeDefined();
+      again!.release();
+      for (let i = 11; i < 20; i++) (await tree.dir(`r${i}`)).release();
+      expect(tree.openCount).toBe(11 + 4);
+      for (const h of held) h.release();
+      expect(tree.openCount).toBe(1 + 4);
+    } finally {
+      await tree.close();
+    }
+  });
+
   it('dirIfOpen hands out a lease only for a handle already open, never a stale one, and pins it', async () => {
     for (let i = 0; i < 8; i++) mkdirSync(join(dest, `q${i}`));
     const tree = await DestTree.open(dest, { maxCached: 2 });
