@@ -164,10 +164,14 @@ async function readStable(fh: ReadableHandle, limit: number): Promise<Exclude<Wh
   const buf = Buffer.allocUnsafe(size + 1);
   let filled = 0;
   for (;;) {
-    const { bytesRead } = await fh.read(buf, filled, buf.length - filled, filled);
+    const want = buf.length - filled;
+    const { bytesRead } = await fh.read(buf, filled, want, filled);
     if (bytesRead === 0) break;
     filled += bytesRead;
     if (filled === buf.length) return { changed: true }; // grew
+    // The size fstat gave, reached by a short read: the end (a FdHandle reads short only there),
+    // without one more read (and fstat) to see 0. The stamp after the read confirms it.
+    if (filled === size && bytesRead < want) break;
   }
   if (filled !== size || !sameStamp(before, await stampOf(fh))) return { changed: true };
   return { data: buf.subarray(0, filled) };
