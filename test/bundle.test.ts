@@ -3,7 +3,8 @@
 // without the bundle step must never leave stale code running. Checked on a copy of the
 // package whose other half is broken, so only the expected half can do the sync.
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { Script } from 'node:vm';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -45,7 +46,7 @@ function setMtime(path: string, seconds: number): void {
 
 describe('the CLI bundle', () => {
   it('exists after the build (npm test builds it)', () => {
-    expect(existsSync(join(ROOT, 'dist', 'bundle', 'main.js')), 'run `npm run build:ts`').toBe(true);
+    expect(existsSync(join(ROOT, 'dist', 'bundle', 'main.cjs')), 'run `npm run build:ts`').toBe(true);
   });
 
   it('runs a sync from the bundle while it is current, without the modules', () => {
@@ -54,7 +55,7 @@ describe('the CLI bundle', () => {
     rmSync(join(pkg, 'dist', 'lib', 'sync'), { recursive: true });
     const now = Date.now() / 1000;
     setMtime(join(pkg, 'dist', 'lib', 'cli', 'main.js'), now - 60);
-    setMtime(join(pkg, 'dist', 'bundle', 'main.js'), now);
+    setMtime(join(pkg, 'dist', 'bundle', 'main.cjs'), now);
     const r = syncWith(pkg, 'current');
     expect(r.status, r.stderr).toBe(0);
     expect(treeDiff(r.src, r.dst)).toEqual([]);
@@ -63,7 +64,7 @@ describe('the CLI bundle', () => {
   it('runs from the modules once tsc has written them after the bundle', () => {
     const pkg = packageCopy('stale');
     // A stale bundle that would fail if it ran.
-    const bundleMain = join(pkg, 'dist', 'bundle', 'main.js');
+    const bundleMain = join(pkg, 'dist', 'bundle', 'main.cjs');
     writeFileSync(bundleMain, `throw new Error('the stale bundle ran');\n${readFileSync(bundleMain, 'utf8')}`);
     const now = Date.now() / 1000;
     setMtime(bundleMain, now - 60);
@@ -72,5 +73,78 @@ describe('the CLI bundle', () => {
     expect(r.stderr).not.toMatch(/stale bundle/);
     expect(r.status, r.stderr).toBe(0);
     expect(treeDiff(r.src, r.dst)).toEqual([]);
+  });
+});
+
+describe('the code cache of the bundle', () => {
+  /** The first line bin/deltasync.js expects in the cache of `bundle`. */
+  function stampOf(bundle: string): string {
+    const st = statSync(bundle, { bigint: true });
+    return `deltasync-code-cache ${st.size} ${st.mtimeNs} ${st.ino} ${process.version}\n`;
+  }
+
+  function cacheOf(pkg: string): { stamp: string; data: Buffer } | undefined {
+    const path = join(pkg, 'dist', 'bundle', 'main.cjs.v8cache');
+    if (!existsSync(path)) return undefined;
+    const raw = readFileSync(path);
+    const end = raw.indexOf(10) + 1;
+    return { stamp: raw.toString('latin1', 0, end), data: raw.subarray(end) };
+  }
+
+  /** A package copy whose bundle is current (copies get new mtimes in copy order). */
+  function currentCopy(name: string): string {
+    const pkg = packageCopy(name);
+    const now = Date.now() / 1000;
+    setMtime(join(pkg, 'dist', 'lib', 'cli', 'main.js'), now - 60);
+    setMtime(join(pkg, 'dist', 'bundle', 'main.cjs'), now);
+    return pkg;
+  }
+
+  function run(pkg: string, args: string[]): { status: number | null; stdout: string; stderr: string } {
+    return spawnSync(process.execPath, [join(pkg, 'bin', 'deltasync.js'), ...args], { encoding: 'utf8' });
+  }
+
+  it('is made by the build for the bundle it built, and V8 takes it', () => {
+    const bundle = join(ROOT, 'dist', 'bundle', 'main.cjs');
+    const cache = cacheOf(ROOT);
+    expect(cache, 'the build (scripts/bundle-cli.mjs) makes dist/bundle/main.cjs.v8cache').toBeDefined();
+    expect(cache!.stamp).toBe(stampOf(bundle));
+    const source = readFileSync(bundle, 'utf8');
+    const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: bundle, cachedData: cache!.data });
+    expect(script.cachedDataRejected).toBe(false);
+  });
+
+  it('is written by a sync when there is none for this bundle, not by help', () => {
+    const pkg = currentCopy('cache-write');
+    rmSync(join(pkg, 'dist', 'bundle', 'main.cjs.v8cache'), { force: true });
+    expect(run(pkg, ['--help']).status).toBe(0);
+    expect(cacheOf(pkg)).toBeUndefined();
+    const r = syncWith(pkg, 'cache-write');
+    expect(r.status, r.stderr).toBe(0);
+    expect(cacheOf(pkg)?.stamp).toBe(stampOf(join(pkg, 'dist', 'bundle', 'main.cjs')));
+    // Left alone once it matches: the next sync uses it.
+    const before = statSync(join(pkg, 'dist', 'bundle', 'main.cjs.v8cache'), { bigint: true }).mtimeNs;
+    expect(syncWith(pkg, 'cache-write-2').status).toBe(0);
+    expect(statSync(join(pkg, 'dist', 'bundle', 'main.cjs.v8cache'), { bigint: true }).mtimeNs).toBe(before);
+  });
+
+  it('is never used for other code of the same length (V8 checks only the length)', () => {
+    const pkg = currentCopy('cache-other');
+    const bundle = join(pkg, 'dist', 'bundle', 'main.cjs');
+    expect(syncWith(pkg, 'cache-other').status).toBe(0); // a cache for this bundle
+    expect(cacheOf(pkg)?.stamp).toBe(stampOf(bundle));
+    // Same length, other code: the program name the help prints.
+    const source = readFileSync(bundle, 'utf8');
+    expect(source).toContain('PROGRAM = "deltasync";');
+    writeFileSync(bundle, source.replace('PROGRAM = "deltasync";', 'PROGRAM = "deltasynX";'));
+    setMtime(bundle, Date.now() / 1000 + 5);
+    expect(run(pkg, ['--help']).stdout).toMatch(/^deltasynX /);
+    // A cache whose stamp names other code is not used either, and a damaged one is remade.
+    writeFileSync(join(pkg, 'dist', 'bundle', 'main.cjs.v8cache'), Buffer.concat([Buffer.from(stampOf(bundle), 'latin1'), Buffer.alloc(5000, 7)]));
+    const r = syncWith(pkg, 'cache-damaged');
+    expect(r.status, r.stderr).toBe(0);
+    expect(treeDiff(r.src, r.dst)).toEqual([]);
+    expect(cacheOf(pkg)!.data.equals(Buffer.alloc(5000, 7))).toBe(false);
+    expect(run(pkg, ['--help']).stdout).toMatch(/^deltasynX /);
   });
 });

@@ -2,6 +2,7 @@
 // exit code. Modes are loaded lazily so `--help` and `--version` work even when the native
 // addon is missing, and a broken mode cannot take the others down.
 import { readFileSync, existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DeltaSyncError } from '../errors.js';
@@ -119,7 +120,9 @@ async function dispatch(argv: string[]): Promise<number> {
     // These commands spend their time in the addon: V8's optimizing compiler would only add its
     // compile zones and code, ~8 MB of the peak RSS of a 1 GiB delta (73 -> 65 MB), for no
     // measurable speed. Sync keeps it: its per-file work is JavaScript.
-    (await import('node:v8')).setFlagsFromString('--no-turbofan');
+    // require, not import(): the bundle runs as a script (bin/deltasync.js), where import() of a
+    // built-in has no loader; node:v8 is loaded only here.
+    (createRequire(import.meta.url)('node:v8') as typeof import('node:v8')).setFlagsFromString('--no-turbofan');
     const { runRdiffCommand } = await import('./rdiff-commands.js');
     return runRdiffCommand(first as 'signature' | 'delta' | 'patch', argv.slice(1));
   }
@@ -145,7 +148,19 @@ async function dispatch(argv: string[]): Promise<number> {
       `sync mode is not available in this build (lib/sync/cli.js missing); use '${PROGRAM} signature|delta|patch'`,
     );
   }
+  syncRan = true;
   return sync.runSyncCli(argv);
+}
+
+let syncRan = false;
+
+/**
+ * Whether this process ran a sync (or served one): bin/deltasync.js keeps V8's compiled code of
+ * such a run for the next start. Not of the file commands, which change V8's flags (the cache
+ * would not match the next sync's), nor of help or a usage error, which compile little.
+ */
+export function ranSync(): boolean {
+  return syncRan;
 }
 
 /** Prints one line for `err` and returns the exit code it maps to. */
