@@ -10,11 +10,11 @@ import { native } from './native.js';
 
 const require = createRequire(import.meta.url);
 
-let zlibModule: typeof ZlibModule | undefined;
+// require() keeps each module once loaded: these cost a lookup after the first call.
 
 /** node:zlib, for compressed sessions (-z) only. */
 export function zlib(): typeof ZlibModule {
-  return (zlibModule ??= require('node:zlib') as typeof ZlibModule);
+  return require('node:zlib') as typeof ZlibModule;
 }
 
 /** child_process.spawn, for the remote shell and mknod/mkfifo only. */

@@ -25,10 +25,15 @@ export const DEFAULT_ANCHOR_STRIDE = 8;
 /** Default check length: 3 bytes (a changed block slips through with probability 2^-24). */
 export const DEFAULT_CHECK_LEN = 3;
 
+/** Anchors at every stride-th block: 0, stride, 2 * stride, ... */
+function strideAnchorCount(count: number, stride: number): number {
+  return count === 0 ? 0 : Math.floor((count - 1) / stride) + 1;
+}
+
+/** All anchors: the stride-th blocks, and the last block when it is not one of them. */
 function anchorCount(count: number, stride: number): number {
-  if (count === 0) return 0;
-  const every = Math.floor((count - 1) / stride) + 1;
-  return (count - 1) % stride === 0 ? every : every + 1;
+  const every = strideAnchorCount(count, stride);
+  return count === 0 || (count - 1) % stride === 0 ? every : every + 1;
 }
 
 /**
@@ -90,7 +95,7 @@ export class SparseSignature {
     const checks = Buffer.allocUnsafe(count * checkLen);
     native.copyRows(sig.blocks, weak, entry, checks, 0, checkLen, checkLen, count);
     // Every stride-th block, then the last when it is not one of those.
-    const regular = count === 0 ? 0 : Math.floor((count - 1) / stride) + 1;
+    const regular = strideAnchorCount(count, stride);
     native.copyRows(sig.blocks, 0, stride * entry, blocks, 0, entry, entry, regular);
     if (anchors > regular) sig.blocks.copy(blocks, regular * entry, (count - 1) * entry, count * entry);
     return new SparseSignature(sig.rolling, sig.strong, sig.strongLen, checkLen, stride, sig.blockLen, sig.fileSize, blocks, checks);
@@ -171,7 +176,7 @@ export class SparseSignature {
     const checks = Buffer.allocUnsafe(count * checkLen);
     // Anchors' checks from their entries; the rest from the runs that follow them.
     const c = checkLen;
-    const regular = Math.floor((count - 1) / stride) + 1;
+    const regular = strideAnchorCount(count, stride);
     native.copyRows(blocks, weak, entry, checks, 0, stride * c, c, regular);
     if (anchors > regular) blocks.copy(checks, (count - 1) * c, regular * entry + weak, regular * entry + weak + c);
     const at = SPARSE_HEADER_LEN + blocks.length;
