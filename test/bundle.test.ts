@@ -147,4 +147,19 @@ describe('the code cache of the bundle', () => {
     expect(cacheOf(pkg)!.data.equals(Buffer.alloc(5000, 7))).toBe(false);
     expect(run(pkg, ['--help']).stdout).toMatch(/^deltasynX /);
   });
+
+  it('is not used by the file commands (it would only add to their memory)', () => {
+    const pkg = currentCopy('cache-file-commands');
+    const bundle = join(pkg, 'dist', 'bundle', 'main.cjs');
+    expect(syncWith(pkg, 'cache-file-commands').status).toBe(0);
+    const made = cacheOf(pkg)!;
+    // Other code of the same length, and the old cache relabelled as its own: a sync would run
+    // the old code from it (the stamp is all that is checked), a file command compiles afresh.
+    const source = readFileSync(bundle, 'utf8');
+    writeFileSync(bundle, source.replace('PROGRAM = "deltasync";', 'PROGRAM = "deltasynX";'));
+    setMtime(bundle, Date.now() / 1000 + 5);
+    writeFileSync(join(pkg, 'dist', 'bundle', 'main.cjs.v8cache'), Buffer.concat([Buffer.from(stampOf(bundle), 'latin1'), made.data]));
+    expect(run(pkg, ['--help']).stdout).toMatch(/^deltasync /);
+    for (const command of ['signature', 'delta', 'patch']) expect(run(pkg, [command, '--help']).stdout).toMatch(/^Usage: deltasynX /);
+  });
 });
